@@ -1,0 +1,47 @@
+import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { podIdentity, type Annotations } from './annotations';
+import type { CreateDecision } from './create';
+
+/**
+ * The audit trail: one JSON object per create decision, appended to the
+ * configured file with a single write (O_APPEND keeps concurrent shims' lines
+ * whole). Who (container id, pod, container) and what (policy, its source,
+ * what the image granted, what went, what stayed).
+ */
+export function auditLine(
+  now: Date,
+  action: string,
+  id: string,
+  bundle: string,
+  annotations: Annotations,
+  decision: CreateDecision,
+): string {
+  return (
+    JSON.stringify({
+      time: now.toISOString(),
+      action,
+      id,
+      bundle,
+      ...podIdentity(annotations),
+      uid: decision.uid,
+      gid: decision.gid,
+      policy: decision.policy,
+      policySource: decision.policySource,
+      imageGids: decision.imageGids,
+      removed: decision.removed,
+      kept: decision.kept,
+      additionalGids: decision.additionalGids.after,
+    }) + '\n'
+  );
+}
+
+export function appendAudit(path: string, line: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o750 });
+  const fd = openSync(path, 'a', 0o640);
+  try {
+    writeSync(fd, line);
+  } finally {
+    closeSync(fd);
+  }
+}

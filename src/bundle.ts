@@ -1,0 +1,87 @@
+import { isAbsolute, join, resolve } from 'node:path';
+import { REMOVED_GIDS_ANNOTATION, type Annotations } from './annotations';
+import { readRegularFile, replaceFileAtomically, type FileSnapshot } from './files';
+import { validateBundleConfig, validateProcess } from './generated/validators.cjs';
+import { parseDocument, serializeDocument } from './json-document';
+import { assertValid } from './validate';
+
+/** The OCI user fields the shim reads; everything else rides along untouched. */
+export interface ProcessUser {
+  uid: number;
+  gid: number;
+  additionalGids?: number[];
+  [other: string]: unknown;
+}
+
+export interface BundleConfig {
+  process: { user: ProcessUser; [other: string]: unknown };
+  root: { path: string; [other: string]: unknown };
+  annotations?: Record<string, string>;
+  [other: string]: unknown;
+}
+
+export interface ExecProcess {
+  user: ProcessUser;
+  [other: string]: unknown;
+}
+
+/** config.json is written by the CRI runtime; this bound only stops a runaway. */
+const MAX_DOCUMENT_BYTES = 64 * 1024 * 1024;
+
+export interface LoadedDocument<T> {
+  path: string;
+  file: FileSnapshot;
+  document: T;
+}
+
+function load<T>(path: string, validate: typeof validateBundleConfig): LoadedDocument<T> {
+  const file = readRegularFile(path, MAX_DOCUMENT_BYTES);
+  const document = parseDocument(file.content.toString('utf8'), path);
+  assertValid<T>(validate, document, path);
+  return { path, file, document };
+}
+
+export function bundleConfigPath(bundle: string): string {
+  return join(bundle, 'config.json');
+}
+
+export function loadBundleConfig(bundle: string): LoadedDocument<BundleConfig> {
+  return load<BundleConfig>(bundleConfigPath(bundle), validateBundleConfig);
+}
+
+export function loadExecProcess(path: string): LoadedDocument<ExecProcess> {
+  return load<ExecProcess>(path, validateProcess);
+}
+
+/** The rootfs on the host: root.path, relative to the bundle unless absolute. */
+export function rootfsPath(bundle: string, config: BundleConfig): string {
+  return isAbsolute(config.root.path) ? config.root.path : resolve(bundle, config.root.path);
+}
+
+export function annotationsOf(config: { annotations?: Record<string, string> }): Annotations {
+  return config.annotations ?? {};
+}
+
+/**
+ * A copy of a process user with new additionalGids; every other field and the
+ * fields' order stay as they were.
+ */
+export function withAdditionalGids<T extends { user: ProcessUser }>(holder: T, gids: number[]): T {
+  return { ...holder, user: { ...holder.user, additionalGids: gids } };
+}
+
+/**
+ * The config with its removal record set (a list) or dropped (undefined);
+ * other annotations keep their order.
+ */
+export function withRemovalRecord(config: BundleConfig, record: string | undefined): BundleConfig {
+  const annotations: Record<string, string> = { ...config.annotations };
+  if (record === undefined) delete annotations[REMOVED_GIDS_ANNOTATION];
+  else annotations[REMOVED_GIDS_ANNOTATION] = record;
+  return { ...config, annotations };
+}
+
+/** Writes a changed document back over its file, atomically, same mode and owner. */
+export function saveDocument<T>(loaded: LoadedDocument<T>, document: T): void {
+  replaceFileAtomically(loaded.path, serializeDocument(document), loaded.file);
+}

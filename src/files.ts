@@ -1,0 +1,119 @@
+import { closeSync, fchmodSync, fchownSync, fstatSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync, constants } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { ShimError, errnoCode } from './errors';
+
+const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = constants;
+const O_CLOEXEC = 0o2000000;
+
+export interface FileSnapshot {
+  content: Buffer;
+  mode: number;
+  uid: number;
+  gid: number;
+}
+
+/**
+ * Reads a whole regular file of at most maxBytes, with the mode and owner a
+ * rewrite must keep; O_NONBLOCK so that a FIFO put in its place cannot hang
+ * the read. Errors name the file.
+ */
+export function readRegularFile(path: string, maxBytes: number): FileSnapshot;
+export function readRegularFile(path: string, maxBytes: number, options: { missingOk: true }): FileSnapshot | null;
+export function readRegularFile(path: string, maxBytes: number, options?: { missingOk: true }): FileSnapshot | null {
+  let fd: number;
+  try {
+    fd = openSync(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  } catch (err) {
+    if (options?.missingOk && errnoCode(err) === 'ENOENT') return null;
+    throw new ShimError(`cannot open ${path}: ${errnoCode(err) ?? String(err)}`);
+  }
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) throw new ShimError(`${path} is not a regular file`);
+    if (stat.size > maxBytes) throw new ShimError(`${path} is larger than ${maxBytes} bytes`);
+    const content = Buffer.allocUnsafe(stat.size);
+    let total = 0;
+    while (total < content.length) {
+      const n = readSync(fd, content, total, content.length - total, null);
+      if (n === 0) break;
+      total += n;
+    }
+    return { content: content.subarray(0, total), mode: stat.mode & 0o7777, uid: stat.uid, gid: stat.gid };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Replaces `path` with `content` so that a reader sees either the old file or
+ * the new one, whole: a temporary file in the same directory, with the old
+ * file's mode and owner, written and fsynced, renamed over it, then the
+ * directory fsynced. On any failure the temporary file is removed and the old
+ * file is untouched.
+ */
+export function replaceFileAtomically(path: string, content: string, like: Pick<FileSnapshot, 'mode' | 'uid' | 'gid'>): void {
+  const dir = dirname(path);
+  const { fd, temp } = createTempFile(dir, basename(path), path);
+  let renamed = false;
+  try {
+    try {
+      // A new file belongs to us with the umask applied; the rewrite keeps
+      // the original's owner and mode.
+      if (like.uid !== process.geteuid?.() || like.gid !== process.getegid?.()) fchownSync(fd, like.uid, like.gid);
+      fchmodSync(fd, like.mode);
+      writeAll(fd, Buffer.from(content, 'utf8'));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temp, path);
+    renamed = true;
+    syncDirectory(dir);
+  } catch (err) {
+    if (err instanceof ShimError) throw err;
+    throw new ShimError(`cannot rewrite ${path}: ${errnoCode(err) ?? String(err)}`);
+  } finally {
+    if (!renamed) {
+      try {
+        unlinkSync(temp);
+      } catch {
+        // Already gone.
+      }
+    }
+  }
+}
+
+/**
+ * An exclusive new file beside the target. The name needs no randomness
+ * (node:crypto costs a millisecond to load): O_EXCL settles any collision.
+ */
+function createTempFile(dir: string, base: string, target: string): { fd: number; temp: string } {
+  for (let attempt = 0; ; attempt++) {
+    const temp = join(dir, `.${base}.strict-groups-${process.pid}-${Date.now().toString(36)}-${attempt}`);
+    try {
+      return { fd: openSync(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600), temp };
+    } catch (err) {
+      if (errnoCode(err) === 'EEXIST' && attempt < 100) continue;
+      throw new ShimError(`cannot rewrite ${target}: creating a temporary file in ${dir}: ${errnoCode(err) ?? String(err)}`);
+    }
+  }
+}
+
+function writeAll(fd: number, data: Buffer): void {
+  for (let offset = 0; offset < data.length; ) {
+    offset += writeSync(fd, data, offset, data.length - offset);
+  }
+}
+
+/** Makes a rename durable; a directory that refuses fsync is no failure. */
+function syncDirectory(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, O_RDONLY | O_CLOEXEC);
+    fsyncSync(fd);
+  } catch {
+    // Some file systems reject fsync on directories; the rename stands.
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}

@@ -1,0 +1,163 @@
+import { accessSync, constants, fstatSync, realpathSync, statSync } from 'node:fs';
+import { delimiter, isAbsolute, join } from 'node:path';
+import { ShimError, errnoCode } from './errors';
+
+/**
+ * Handing the call to the real runtime. The normal path is execve: same pid,
+ * argv, environment, working directory and stdio, nothing of Node left. Node
+ * marks inherited descriptors above 2 close-on-exec at start-up, so when the
+ * runtime must inherit more (--preserve-fds, LISTEN_FDS, --status-fd) the
+ * shim spawns it instead with those descriptors mapped, forwards signals and
+ * ends the way the runtime ended.
+ */
+
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** The configured runtime as an absolute path to an executable that is not this shim. */
+export function resolveRuntime(configured: string, env: NodeJS.ProcessEnv, self: string = process.execPath): string {
+  let candidate: string | undefined;
+  if (isAbsolute(configured)) {
+    candidate = configured;
+  } else if (configured.includes('/')) {
+    throw new ShimError(`runtime ${JSON.stringify(configured)} must be an absolute path or a bare name to look up on PATH`);
+  } else {
+    const dirs = (env['PATH'] ?? DEFAULT_PATH).split(delimiter).filter((dir) => isAbsolute(dir));
+    candidate = dirs.map((dir) => join(dir, configured)).find(isExecutableFile);
+    if (candidate === undefined) throw new ShimError(`runtime ${JSON.stringify(configured)} not found on PATH (${dirs.join(delimiter)})`);
+  }
+  if (!isExecutableFile(candidate)) throw new ShimError(`runtime ${candidate} is not an executable file`);
+  if (isSameFile(candidate, self)) {
+    throw new ShimError(
+      `runtime ${candidate} is strict-groups-runtime itself; set "runtime" in the strict-groups configuration to the real runtime (runc or crun)`,
+    );
+  }
+  return candidate;
+}
+
+function isExecutableFile(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** Same file by inode, which also sees through symlinks and hard links. */
+function isSameFile(a: string, b: string): boolean {
+  try {
+    const [sa, sb] = [statSync(realpathSync(a)), statSync(realpathSync(b))];
+    return sa.dev === sb.dev && sa.ino === sb.ino;
+  } catch {
+    return false;
+  }
+}
+
+export interface HandoffPlan {
+  runtime: string;
+  args: readonly string[];
+  /** Descriptors above 2 the runtime must inherit; empty means execve. */
+  extraFds: number[];
+  /** Rewrite LISTEN_PID to the runtime's pid (runc checks it against its own). */
+  fixListenPid: boolean;
+}
+
+/** Which descriptors the runtime must inherit, from the parsed fds and LISTEN_FDS. */
+export function inheritedFds(
+  command: string | undefined,
+  fds: { preserveFds: number; statusFd?: number },
+  env: NodeJS.ProcessEnv,
+): { extraFds: number[]; fixListenPid: boolean } {
+  // runc reads LISTEN_FDS on create and run, crun on exec too; preserved fds follow them.
+  const listenFds = ['create', 'run', 'exec'].includes(command ?? '') ? positiveInt(env['LISTEN_FDS']) : 0;
+  const count = listenFds + fds.preserveFds;
+  const extra = new Set<number>();
+  for (let fd = 3; fd < 3 + count; fd++) extra.add(fd);
+  if (fds.statusFd !== undefined && fds.statusFd > 2) extra.add(fds.statusFd);
+  return {
+    extraFds: [...extra].sort((a, b) => a - b),
+    fixListenPid: listenFds > 0 && env['LISTEN_PID'] === String(process.pid),
+  };
+}
+
+function positiveInt(text: string | undefined): number {
+  return text !== undefined && /^[0-9]{1,6}$/.test(text) ? Number(text) : 0;
+}
+
+type Execve = (file: string, args: string[], env: NodeJS.ProcessEnv) => never;
+
+/**
+ * Runs the plan. On the execve path this never returns; on the spawn path the
+ * promise settles only if the runtime cannot be started, since its end ends
+ * the shim too.
+ */
+export function handOff(plan: HandoffPlan): Promise<never> {
+  const execve = (process as unknown as { execve?: Execve }).execve;
+  if (plan.extraFds.length === 0 && typeof execve === 'function') {
+    // Node ignores SIGPIPE and SIGXFSZ and ignored signals survive execve;
+    // a handler does not, so installing one gives the runtime the defaults.
+    process.on('SIGPIPE', () => {});
+    process.on('SIGXFSZ', () => {});
+    // A failed execve aborts Node; resolveRuntime has checked X_OK.
+    execve.call(process, plan.runtime, [plan.runtime, ...plan.args], process.env);
+  }
+  return spawnRuntime(plan);
+}
+
+/** Every signal a caller may send that Node lets us catch and pass on. */
+const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = [
+  'SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTRAP', 'SIGABRT', 'SIGUSR1', 'SIGUSR2', 'SIGPIPE', 'SIGALRM', 'SIGTERM',
+  'SIGCONT', 'SIGTSTP', 'SIGTTIN', 'SIGTTOU', 'SIGURG', 'SIGXCPU', 'SIGXFSZ', 'SIGVTALRM', 'SIGPROF', 'SIGWINCH',
+  'SIGIO', 'SIGPWR', 'SIGSYS',
+];
+
+function spawnRuntime(plan: HandoffPlan): Promise<never> {
+  // Loaded here: only this path pays for them.
+  const { spawn } = require('node:child_process') as typeof import('node:child_process');
+  const { signals } = (require('node:os') as typeof import('node:os')).constants;
+  const stdio: (number | 'inherit' | 'ignore')[] = ['inherit', 'inherit', 'inherit'];
+  for (const fd of plan.extraFds) {
+    while (stdio.length < fd) stdio.push('ignore');
+    // A descriptor that is not open stays closed; the runtime reports it as it would.
+    stdio[fd] = isOpen(fd) ? fd : 'ignore';
+  }
+  const [file, args] = plan.fixListenPid
+    ? ['/bin/sh', ['-c', 'LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"', plan.runtime, ...plan.args]]
+    : [plan.runtime, [...plan.args]];
+
+  return new Promise<never>((_resolve, reject) => {
+    const child = spawn(file, args, { stdio, argv0: plan.runtime, env: process.env });
+    const forward = (signal: NodeJS.Signals): void => {
+      child.kill(signal);
+    };
+    for (const signal of FORWARDED_SIGNALS) process.on(signal, forward);
+    const stopForwarding = (): void => {
+      for (const signal of FORWARDED_SIGNALS) process.removeListener(signal, forward);
+    };
+
+    child.on('error', (err) => {
+      stopForwarding();
+      reject(new ShimError(`cannot start runtime ${plan.runtime}: ${errnoCode(err) ?? err.message}`));
+    });
+    child.on('exit', (code, signal) => {
+      stopForwarding();
+      if (signal !== null) {
+        // Die of the same signal, as a caller waiting on runc would see it;
+        // with our listener gone Node has restored the default disposition.
+        process.kill(process.pid, signal);
+        // Still here: the default for this signal is to ignore it.
+        process.exit(128 + (signals[signal] ?? 0));
+      }
+      process.exit(code ?? 1);
+    });
+  });
+}
+
+function isOpen(fd: number): boolean {
+  try {
+    fstatSync(fd);
+    return true;
+  } catch {
+    return false;
+  }
+}

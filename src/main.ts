@@ -1,0 +1,70 @@
+import { resolve } from 'node:path';
+import { parseInvocation, type Invocation } from './argv';
+import { loadConfig } from './config';
+import { ShimError, describe } from './errors';
+import { inheritedFds, handOff, resolveRuntime } from './handoff';
+import { logFormatFrom, report, type LogTarget } from './log';
+
+/**
+ * strict-groups-runtime: runc's command line in, runc's command line out.
+ * create/run/restore rewrite the bundle's config.json and exec --process the
+ * process file, so that the image's own /etc/group grants no groups the pod
+ * spec did not; every call then becomes the real runtime through execve.
+ * Everything else goes straight through. What the acting paths need is loaded
+ * only on those paths.
+ */
+
+async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<void> {
+  const invocation = parseInvocation(argv);
+  const logTarget: LogTarget = { path: invocation.globals.log, format: logFormatFrom(invocation.globals.logFormat) };
+  try {
+    await run(invocation, argv, env, logTarget);
+  } catch (err) {
+    const message = err instanceof ShimError ? describe(err) : `internal error: ${describe(err)}`;
+    report(logTarget, 'error', `strict-groups: ${message}`);
+    process.exitCode = 1;
+  }
+}
+
+async function run(invocation: Invocation, argv: readonly string[], env: NodeJS.ProcessEnv, logTarget: LogTarget): Promise<void> {
+  if (invocation.kind === 'shim') {
+    const { runShimCommand } = require('./shim-commands') as typeof import('./shim-commands');
+    runShimCommand(invocation.args, () => loadConfig(env), process.cwd());
+    return;
+  }
+  if (invocation.kind === 'unclear') {
+    throw new ShimError(`refusing to run: ${invocation.reason}`);
+  }
+
+  const { config, path: configPath } = loadConfig(env);
+  const runtime = resolveRuntime(config.runtime, env);
+
+  if (invocation.kind === 'create') {
+    const { prepareCreate } = require('./create') as typeof import('./create');
+    const bundle = resolve(invocation.bundle);
+    const { decision, config: spec } = prepareCreate(bundle, config);
+    if (config.auditLog !== null) {
+      const { appendAudit, auditLine } = require('./audit') as typeof import('./audit');
+      try {
+        appendAudit(config.auditLog, auditLine(new Date(), invocation.command, invocation.id, bundle, spec.annotations ?? {}, decision));
+      } catch (err) {
+        // The decision is applied and recorded in config.json; a lost audit
+        // line must not stop the container. Say so where operators look.
+        if (logTarget.path !== undefined) {
+          report(logTarget, 'warning', `strict-groups: cannot append to the audit log ${config.auditLog} (set in ${configPath}): ${describe(err)}`);
+        }
+      }
+    }
+  } else if (invocation.kind === 'exec' && invocation.processFile !== undefined) {
+    const { prepareExec, queryState, removalFor } = require('./exec') as typeof import('./exec');
+    const removal = removalFor(queryState(runtime, invocation.globals.forState, invocation.id));
+    if (removal !== undefined && removal.length > 0) prepareExec(resolve(invocation.processFile), removal);
+  }
+
+  const command = invocation.kind === 'exec' ? 'exec' : invocation.command;
+  const fds = inheritedFds(command, invocation.fds, env);
+  await handOff({ runtime, args: argv, ...fds });
+}
+
+// The SEA puts the binary's path in argv[0] and the name it was called by in argv[1].
+void main(process.argv.slice(2), process.env);

@@ -1,0 +1,142 @@
+import { closeSync, constants, fstatSync, openSync, readlinkSync, readSync } from 'node:fs';
+import { ShimError, errnoCode } from './errors';
+
+/**
+ * Reads a file of an image's rootfs as the container would see it: every
+ * symlink on the way (absolute, relative, "..") is resolved inside the rootfs
+ * and ".." never climbs above it. The walk holds an O_PATH descriptor for each
+ * directory and looks every name up relative to it through /proc/self/fd, so
+ * nothing is ever opened outside the rootfs, and nothing but a regular file is
+ * ever opened for reading: a FIFO or a device node is never opened at all.
+ *
+ * The CRI runtimes do not all resolve like the kernel: containerd 1.6/1.7
+ * (continuity's RootPath) joins a relative link target to the link's directory
+ * and cleans ".." lexically, and both it and securejoin walk on past a missing
+ * component. The answers differ only where a ".." follows a symlink or a
+ * missing name; there, rather than pick one reading, the walk fails closed.
+ */
+
+/** O_PATH on Linux; Node does not export it. */
+const O_PATH = 0o10000000;
+const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK, O_NOCTTY, O_DIRECTORY } = constants;
+const O_CLOEXEC = 0o2000000;
+
+/** Linux's own limit on symlinks followed in one lookup. */
+export const MAX_SYMLINKS = 40;
+/** A bound on lookups per path, so a crafted chain cannot run away. */
+export const MAX_STEPS = 4096;
+/** containerd 1.7.33+ reads at most this much of /etc/passwd or /etc/group. */
+export const MAX_FILE_BYTES = 10 * 1024 * 1024;
+
+export interface ReadOptions {
+  maxBytes?: number;
+}
+
+function fdPath(fd: number, name?: string): string {
+  return name === undefined ? `/proc/self/fd/${fd}` : `/proc/self/fd/${fd}/${name}`;
+}
+
+function components(path: string): string[] {
+  return path.split('/').filter((part) => part !== '' && part !== '.');
+}
+
+/**
+ * The content of `path` inside `rootfs`, or null when it does not exist there
+ * (a dangling symlink included). Anything else that stops the read, a loop, a
+ * non-directory on the way, a file that is not regular or is too large, throws
+ * a ShimError naming the path.
+ */
+export function readRootfsFile(rootfs: string, path: string, options: ReadOptions = {}): Buffer | null {
+  const maxBytes = options.maxBytes ?? MAX_FILE_BYTES;
+  const fail = (why: string): never => {
+    throw new ShimError(`cannot read ${path} in the image rootfs ${rootfs}: ${why}`);
+  };
+
+  let rootFd: number;
+  try {
+    rootFd = openSync(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  } catch (err) {
+    return fail(`rootfs: ${errnoCode(err) ?? String(err)}`);
+  }
+  // stack[0] is the rootfs; the top is the directory the next name is looked up in.
+  const stack: number[] = [rootFd];
+  const closeAbove = (depth: number): void => {
+    while (stack.length > depth) closeSync(stack.pop()!);
+  };
+
+  try {
+    const pending = components(path);
+    let symlinks = 0;
+    let steps = 0;
+    while (pending.length > 0) {
+      const name = pending.shift()!;
+      if (++steps > MAX_STEPS) fail('too many path components (ELOOP)');
+      if (name === '..') {
+        if (stack.length > 1) closeAbove(stack.length - 1);
+        continue;
+      }
+      const dirFd = stack[stack.length - 1]!;
+      let fd: number;
+      try {
+        fd = openSync(fdPath(dirFd, name), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+      } catch (err) {
+        if (errnoCode(err) !== 'ENOENT') return fail(errnoCode(err) ?? String(err));
+        // The kernel stops here; a lexical reader would walk on through "..".
+        if (pending.includes('..')) fail(`"${name}" is missing but the path goes on through ".."`);
+        return null;
+      }
+      let isLink: boolean;
+      try {
+        isLink = fstatSync(fd).isSymbolicLink();
+      } catch (err) {
+        closeSync(fd);
+        throw err;
+      }
+      if (!isLink) {
+        stack.push(fd);
+        continue;
+      }
+      closeSync(fd);
+      if (++symlinks > MAX_SYMLINKS) fail('too many levels of symbolic links (ELOOP)');
+      // A ".." still to come could climb out of this link's target (the
+      // kernel's reading) or cancel the link's name (a lexical reading).
+      if (pending.includes('..')) fail(`".." after the symbolic link "${name}" resolves differently across CRI runtimes`);
+      const target = readlinkSync(fdPath(dirFd, name), 'buffer').toString('latin1');
+      if (target.startsWith('/')) closeAbove(1);
+      pending.unshift(...components(target));
+    }
+
+    if (stack.length === 1) fail('it is the rootfs itself');
+    const pathFd = stack[stack.length - 1]!;
+    const stat = fstatSync(pathFd);
+    if (!stat.isFile()) fail(`not a regular file (mode ${(stat.mode & 0o170000).toString(8).padStart(6, '0')})`);
+    if (stat.size > maxBytes) fail(`larger than ${maxBytes} bytes`);
+    return readBounded(fdPath(pathFd), maxBytes, fail);
+  } finally {
+    closeAbove(0);
+  }
+}
+
+/** Reopens the O_PATH descriptor for reading and reads at most maxBytes. */
+function readBounded(magicLink: string, maxBytes: number, fail: (why: string) => never): Buffer {
+  // Reopening through the magic link reaches the same inode without a new
+  // lookup; O_NONBLOCK and O_NOCTTY guard against anything but a plain file.
+  const fd = openSync(magicLink, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  try {
+    if (!fstatSync(fd).isFile()) fail('not a regular file');
+    // One byte more than allowed tells a file that grew past the bound.
+    const buffer = Buffer.allocUnsafe(Math.min(maxBytes + 1, 64 * 1024));
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const n = readSync(fd, buffer, 0, buffer.length, null);
+      if (n === 0) break;
+      total += n;
+      if (total > maxBytes) fail(`larger than ${maxBytes} bytes`);
+      chunks.push(Buffer.from(buffer.subarray(0, n)));
+    }
+    return Buffer.concat(chunks, total);
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -1,0 +1,56 @@
+import { resolve } from 'node:path';
+import { COMMAND_FLAGS, SHIM_COMMAND, goFlagParse } from './argv';
+import type { NodeConfig } from './config';
+import { prepareCreate } from './create';
+import { ShimError } from './errors';
+import { writeStdout } from './log';
+
+/**
+ * The shim's own commands, under a command word no runtime uses:
+ * `strict-groups-runtime strict-groups <command>`. They print to stdout: they
+ * are run by an operator, never by a CRI runtime.
+ */
+
+declare const STRICT_GROUPS_VERSION: string | undefined;
+export const VERSION = typeof STRICT_GROUPS_VERSION === 'string' ? STRICT_GROUPS_VERSION : 'dev';
+
+const USAGE = `usage: strict-groups-runtime ${SHIM_COMMAND} <command>
+
+commands:
+  dry-run [--bundle DIR]   print the decision a create would make for the OCI
+                           bundle DIR (default: the current directory) as JSON;
+                           changes nothing
+  version                  print the strict-groups-runtime version
+  help                     print this text
+
+Any other command line is runc's, passed to the configured runtime.
+`;
+
+export function runShimCommand(args: readonly string[], config: () => { config: NodeConfig; path: string }, cwd: string): void {
+  const [command, ...rest] = args;
+  switch (command) {
+    case 'dry-run': {
+      const parsed = goFlagParse(rest, COMMAND_FLAGS['create']!);
+      if (parsed.error !== undefined || parsed.positionals.length > 0) {
+        throw new ShimError(`${SHIM_COMMAND} dry-run: ${parsed.error ?? `unexpected argument ${parsed.positionals[0]}`}`);
+      }
+      const bundle = resolve(cwd, parsed.values.get('bundle') ?? '');
+      const { config: settings, path } = config();
+      const { decision } = prepareCreate(bundle, settings, { dryRun: true });
+      const { changed: _changed, ...shown } = decision;
+      writeStdout(JSON.stringify({ bundle, config: path, ...shown }, null, 2) + '\n');
+      return;
+    }
+    case 'version':
+      writeStdout(`strict-groups-runtime ${VERSION}\n`);
+      return;
+    case 'help':
+    case '--help':
+    case '-h':
+    case undefined:
+      writeStdout(USAGE);
+      return;
+    default:
+      throw new ShimError(`unknown command "${SHIM_COMMAND} ${command}"; see "${SHIM_COMMAND} help"`);
+  }
+}
