@@ -1,0 +1,197 @@
+/**
+ * Real OCI bundles and real runtimes for the integration suites: a
+ * busybox-static rootfs with its own /etc/passwd and /etc/group, config.json
+ * from `runc spec`, and the built strict-groups-runtime in front of runc or
+ * crun. Nothing here is mocked.
+ */
+import { execa, type Options } from 'execa';
+import fse from 'fs-extra';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const ROOT = resolve(__dirname, '..', '..');
+export const SHIM = join(ROOT, 'dist', 'strict-groups-runtime');
+const BUSYBOX = '/bin/busybox';
+const APPLETS = ['sh', 'id', 'cat', 'sleep', 'echo', 'ls', 'kill', 'true', 'false'];
+
+/** The seed case of FACTS.md: alice (1000) is in group-in-image (50000). */
+export const SEED_PASSWD = 'root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000:alice:/home/alice:/bin/sh\n';
+export const SEED_GROUP = 'root:x:0:\nalice:x:1000:\ngroup-in-image:x:50000:alice\n';
+/** What containerd 1.6 puts in additionalGids for runAsUser 1000, supplementalGroups [60000]. */
+export const SEED_GIDS = [1000, 50000, 60000];
+export const STRICT_GROUPS = 'uid=1000(alice) gid=1000(alice) groups=1000(alice),60000';
+export const MERGED_GROUPS = 'uid=1000(alice) gid=1000(alice) groups=1000(alice),50000(group-in-image),60000';
+export const POLICY = 'strict-groups.io/supplemental-groups-policy';
+export const REMOVED = 'strict-groups.io/removed-gids';
+
+export type RuntimeName = 'runc' | 'crun';
+
+/**
+ * Whether a suite may run here; outside CI a missing prerequisite skips the
+ * suite with the reason, in CI it fails it (no suite may skip there).
+ */
+export function prerequisites(runtime: RuntimeName): string | undefined {
+  const missing: string[] = [];
+  if (process.getuid?.() !== 0) missing.push('root');
+  for (const program of [runtime, BUSYBOX]) {
+    try {
+      execFileSync(program === BUSYBOX ? BUSYBOX : runtime, program === BUSYBOX ? ['true'] : ['--version'], { stdio: 'ignore' });
+    } catch {
+      missing.push(program);
+    }
+  }
+  if (!fse.existsSync(SHIM)) missing.push(`${SHIM} (npm run build)`);
+  if (missing.length === 0) return undefined;
+  const reason = `needs ${missing.join(', ')}`;
+  if (process.env['CI']) throw new Error(`${runtime} suite cannot run in CI: ${reason}`);
+  return reason;
+}
+
+export interface BundleOptions {
+  passwd?: string | null;
+  group?: string | null;
+  uid?: number;
+  gid?: number;
+  additionalGids?: number[];
+  args?: string[];
+  annotations?: Record<string, string>;
+}
+
+export interface Workspace {
+  dir: string;
+  /** The runtime's --root for this workspace. */
+  stateRoot: string;
+  configFile: string;
+  auditLog: string;
+  /** Writes the shim's node configuration. */
+  configure(settings: Record<string, unknown>): void;
+  bundle(name: string, options?: BundleOptions): string;
+  cleanup(): Promise<void>;
+}
+
+export function workspace(runtime: RuntimeName): Workspace {
+  const dir = mkdtempSync(join(tmpdir(), `sg-${runtime}-`));
+  const stateRoot = join(dir, 'state');
+  const configFile = join(dir, 'strict-groups.json');
+  const auditLog = join(dir, 'audit', 'audit.log');
+  const ws: Workspace = {
+    dir,
+    stateRoot,
+    configFile,
+    auditLog,
+    configure(settings) {
+      fse.writeJsonSync(configFile, { runtime, auditLog, ...settings });
+    },
+    bundle(name, options = {}) {
+      return makeBundle(join(dir, name), options);
+    },
+    async cleanup() {
+      // Every container the suite left behind, then the files.
+      const listed = await direct(runtime, ['--root', stateRoot, 'list', '-q']);
+      for (const id of String(listed.stdout).split('\n').filter(Boolean)) {
+        await direct(runtime, ['--root', stateRoot, 'delete', '--force', id]);
+      }
+      await fse.remove(dir);
+    },
+  };
+  ws.configure({});
+  return ws;
+}
+
+/** A bundle at `path`: rootfs with busybox, optional /etc files, config.json from `runc spec`. */
+export function makeBundle(path: string, options: BundleOptions = {}): string {
+  const rootfs = join(path, 'rootfs');
+  fse.mkdirpSync(join(rootfs, 'bin'));
+  fse.mkdirpSync(join(rootfs, 'etc'));
+  fse.mkdirpSync(join(rootfs, 'proc'));
+  fse.mkdirpSync(join(rootfs, 'dev'));
+  fse.copyFileSync(BUSYBOX, join(rootfs, 'bin', 'busybox'));
+  for (const applet of APPLETS) fse.symlinkSync('busybox', join(rootfs, 'bin', applet));
+  const passwd = options.passwd === undefined ? SEED_PASSWD : options.passwd;
+  const group = options.group === undefined ? SEED_GROUP : options.group;
+  if (passwd !== null) fse.writeFileSync(join(rootfs, 'etc', 'passwd'), passwd);
+  if (group !== null) fse.writeFileSync(join(rootfs, 'etc', 'group'), group);
+
+  execFileSync('runc', ['spec', '--bundle', path]);
+  const spec = fse.readJsonSync(join(path, 'config.json'));
+  spec.process.terminal = false;
+  spec.process.args = options.args ?? ['id'];
+  spec.process.user = { uid: options.uid ?? 1000, gid: options.gid ?? 1000, additionalGids: options.additionalGids ?? SEED_GIDS };
+  spec.root = { path: 'rootfs', readonly: true };
+  // Shared host network namespace keeps the suite free of network setup.
+  spec.linux.namespaces = spec.linux.namespaces.filter((ns: { type: string }) => ns.type !== 'network');
+  spec.annotations = options.annotations ?? {};
+  fse.writeJsonSync(join(path, 'config.json'), spec, { spaces: 2 });
+  return path;
+}
+
+/** An exec process file as containerd writes it: the ORIGINAL merged groups. */
+export function processFile(dir: string, args: string[], additionalGids: number[] = SEED_GIDS): string {
+  const file = join(dir, `process-${Math.random().toString(36).slice(2)}.json`);
+  fse.writeJsonSync(file, {
+    terminal: false,
+    user: { uid: 1000, gid: 1000, additionalGids },
+    args,
+    env: ['PATH=/bin'],
+    cwd: '/',
+  });
+  return file;
+}
+
+/**
+ * crun 1.8.1 refuses this host's hybrid cgroup layout (a cgroup2 mount at
+ * /sys/fs/cgroup/unified with controllers). crun commands run in a private
+ * mount namespace without that mount; the host is not changed.
+ */
+function wrapForRuntime(runtime: RuntimeName, file: string, args: string[]): [string, string[]] {
+  if (runtime === 'runc') return [file, args];
+  return [
+    'unshare',
+    ['-m', '--propagation', 'private', 'sh', '-c', 'umount /sys/fs/cgroup/unified 2>/dev/null; exec "$0" "$@"', file, ...args],
+  ];
+}
+
+export interface RunOptions {
+  env?: Record<string, string>;
+  /** 'ignore' gives the container /dev/null, as for a detached create. */
+  output?: 'pipe' | 'ignore';
+  /** Extra descriptors for the child, from fd 3 on. */
+  extraFds?: number[];
+}
+
+export interface Outcome {
+  exitCode: number | undefined;
+  signal: string | undefined;
+  stdout: string;
+  stderr: string;
+}
+
+async function run(file: string, args: string[], env: Record<string, string>, options: RunOptions): Promise<Outcome> {
+  const output = options.output ?? 'pipe';
+  const result = await execa(file, args, {
+    reject: false,
+    env,
+    // execa passes a number on as that descriptor; its types only list 0-2.
+    stdio: ['ignore', output, output, ...(options.extraFds ?? [])] as unknown as Options['stdio'],
+  });
+  return {
+    exitCode: result.exitCode,
+    signal: result.signal,
+    stdout: typeof result.stdout === 'string' ? result.stdout : '',
+    stderr: typeof result.stderr === 'string' ? result.stderr : '',
+  };
+}
+
+/** Runs the shim with the workspace's configuration. */
+export function shim(ws: Workspace, runtime: RuntimeName, args: string[], options: RunOptions = {}): Promise<Outcome> {
+  const [file, argv] = wrapForRuntime(runtime, SHIM, args);
+  return run(file, argv, { STRICT_GROUPS_CONFIG: ws.configFile, ...options.env }, options);
+}
+
+/** Runs the real runtime directly, for comparison. */
+export function direct(runtime: RuntimeName, args: string[], options: RunOptions = {}): Promise<Outcome> {
+  const [file, argv] = wrapForRuntime(runtime, runtime, args);
+  return run(file, argv, options.env ?? {}, options);
+}

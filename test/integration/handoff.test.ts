@@ -1,0 +1,117 @@
+/**
+ * The hand-off to the real runc: descriptors that must survive
+ * (--preserve-fds, LISTEN_FDS), exit codes and signal deaths reproduced, and
+ * --version passed through verbatim.
+ */
+import { execa } from 'execa';
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { SHIM, STRICT_GROUPS, direct, prerequisites, shim, workspace } from '../helpers/oci';
+
+const skip = prerequisites('runc');
+t.test('hand-off to runc', { skip: skip ?? false }, async (t) => {
+  const ws = workspace('runc');
+  t.teardown(() => ws.cleanup());
+  const root = ['--root', ws.stateRoot];
+
+  t.test('--version is runc\'s, byte for byte', async (t) => {
+    const [viaShim, real] = await Promise.all([shim(ws, 'runc', ['--version']), direct('runc', ['--version'])]);
+    t.equal(viaShim.stdout, real.stdout);
+    t.equal(viaShim.stderr, real.stderr);
+    t.equal(viaShim.exitCode, 0);
+  });
+
+  t.test('--preserve-fds: the container reads the inherited descriptor', async (t) => {
+    const payload = join(ws.dir, 'preserve-payload');
+    writeFileSync(payload, 'preserved-fd-content\n');
+    const fd = openSync(payload, 'r');
+    t.teardown(() => closeSync(fd));
+    const bundle = ws.bundle('preserve', { args: ['sh', '-c', 'id; cat <&3'] });
+    const result = await shim(ws, 'runc', [...root, 'run', '--preserve-fds', '1', '--bundle', bundle, 'preserve'], { extraFds: [fd] });
+    t.equal(result.exitCode, 0, result.stderr);
+    t.equal(result.stdout, `${STRICT_GROUPS}\npreserved-fd-content`, 'groups stripped and fd 3 inherited');
+  });
+
+  t.test('LISTEN_FDS with LISTEN_PID of the caller: runc still sees its own pid', async (t) => {
+    const payload = join(ws.dir, 'listen-payload');
+    writeFileSync(payload, 'socket-activated\n');
+    const bundle = ws.bundle('listen', { args: ['sh', '-c', 'echo "fds=$LISTEN_FDS pid=$LISTEN_PID"; cat <&3'] });
+    // The shell sets LISTEN_PID to its own pid, which the shim keeps by exec.
+    const result = await execa('sh', ['-c', 'LISTEN_FDS=1 LISTEN_PID=$$ exec "$@" 3<"$0"', payload, SHIM, ...root, 'run', '--bundle', bundle, 'listen'], {
+      reject: false,
+      env: { STRICT_GROUPS_CONFIG: ws.configFile },
+      stdin: 'ignore',
+    });
+    t.equal(result.exitCode, 0, String(result.stderr));
+    t.equal(result.stdout, 'fds=1 pid=1\nsocket-activated', 'runc passed fd 3 on as a listen fd');
+  });
+
+  t.test('exit codes: the runtime\'s own, on both hand-off paths', async (t) => {
+    const bundle = ws.bundle('exit-execve', { args: ['sh', '-c', 'exit 42'] });
+    t.equal((await shim(ws, 'runc', [...root, 'run', '--bundle', bundle, 'exit-execve'])).exitCode, 42, 'execve path');
+    const spawned = ws.bundle('exit-spawn', { args: ['sh', '-c', 'exit 43'] });
+    const fd = openSync('/dev/null', 'r');
+    t.teardown(() => closeSync(fd));
+    const result = await shim(ws, 'runc', [...root, 'run', '--preserve-fds', '1', '--bundle', spawned, 'exit-spawn'], { extraFds: [fd] });
+    t.equal(result.exitCode, 43, 'spawn path');
+    t.equal((await shim(ws, 'runc', [...root, 'state', 'no-such'])).exitCode, 1, 'runc failure passes through');
+  });
+
+  t.test('spawn path: signals are forwarded; a runtime killed by a signal kills the shim with it', async (t) => {
+    const fd = openSync('/dev/null', 'r');
+    t.teardown(() => closeSync(fd));
+    // pid 1 ignores signals it has no handler for, so the container traps TERM.
+    const bundle = ws.bundle('signals', { args: ['sh', '-c', 'trap "exit 3" TERM; while :; do sleep 0.1; done'] });
+    const child = execa(SHIM, [...root, 'run', '--preserve-fds', '1', '--bundle', bundle, 'signals'], {
+      reject: false,
+      env: { STRICT_GROUPS_CONFIG: ws.configFile },
+      stdio: ['ignore', 'pipe', 'pipe', fd] as never,
+    });
+    await waitFor(() => (containerRunning(ws.stateRoot, 'signals') ? 1 : 0));
+    // SIGTERM to the shim reaches runc, which passes it to the container.
+    process.kill(child.pid!, 'SIGTERM');
+    const first = await child;
+    t.equal(first.exitCode, 3, `the container's TERM trap ran (signal: ${first.signal})`);
+
+    const again = ws.bundle('signals-kill', { args: ['sleep', '300'] });
+    const second = execa(SHIM, [...root, 'run', '--preserve-fds', '1', '--bundle', again, 'signals-kill'], {
+      reject: false,
+      env: { STRICT_GROUPS_CONFIG: ws.configFile },
+      stdio: ['ignore', 'pipe', 'pipe', fd] as never,
+    });
+    const pid = await waitFor(() => childOf(second.pid!));
+    await waitFor(() => (containerRunning(ws.stateRoot, 'signals-kill') ? 1 : 0));
+    process.kill(pid, 'SIGKILL');
+    const result = await second;
+    t.equal(result.signal, 'SIGKILL', 'the shim died of the signal that killed runc');
+    await direct('runc', [...root, 'delete', '--force', 'signals-kill']);
+  });
+});
+
+function childOf(pid: number): number {
+  try {
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+    return children === '' ? 0 : Number(children.split(' ')[0]);
+  } catch {
+    return 0;
+  }
+}
+
+function containerRunning(stateRoot: string, id: string): boolean {
+  try {
+    return JSON.parse(readFileSync(join(stateRoot, id, 'state.json'), 'utf8')).init_process_pid > 0;
+  } catch {
+    return false;
+  }
+}
+
+async function waitFor(probe: () => number, timeoutMs = 20_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

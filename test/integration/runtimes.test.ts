@@ -1,0 +1,139 @@
+/**
+ * The shim in front of the real runc and crun on real bundles: the seed case
+ * under Strict and Merge, the node default, exec, and passthrough commands
+ * compared with the runtime itself.
+ */
+import fse from 'fs-extra';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import {
+  MERGED_GROUPS, POLICY, REMOVED, STRICT_GROUPS,
+  direct, prerequisites, processFile, shim, workspace, type RuntimeName,
+} from '../helpers/oci';
+
+for (const runtime of ['runc', 'crun'] as RuntimeName[]) {
+  const skip = prerequisites(runtime);
+  t.test(`${runtime}`, { skip: skip ?? false }, async (t) => {
+    const ws = workspace(runtime);
+    t.teardown(() => ws.cleanup());
+    const root = ['--root', ws.stateRoot];
+
+    t.test('seed case under Strict: the image gid is gone and recorded', async (t) => {
+      const bundle = ws.bundle('strict', { annotations: { [POLICY]: 'Strict' } });
+      const result = await shim(ws, runtime, [...root, 'run', '--bundle', bundle, 'strict']);
+      t.equal(result.exitCode, 0, result.stderr);
+      t.equal(result.stdout.trim(), STRICT_GROUPS);
+      t.equal(result.stderr, '', 'nothing printed on success');
+      const config = fse.readJsonSync(join(bundle, 'config.json'));
+      t.same(config.process.user.additionalGids, [1000, 60000]);
+      t.equal(config.annotations[REMOVED], '50000');
+      const audit = readFileSync(ws.auditLog, 'utf8').trim().split('\n').map((line) => JSON.parse(line));
+      const entry = audit.find((line) => line.id === 'strict');
+      t.same(
+        [entry.action, entry.policy, entry.policySource, entry.imageGids, entry.removed, entry.kept, entry.additionalGids],
+        ['run', 'Strict', 'annotation', [50000], [50000], [], [1000, 60000]],
+        'audit line',
+      );
+    });
+
+    t.test('seed case under Merge: nothing changes, config.json byte-identical', async (t) => {
+      const bundle = ws.bundle('merge', { annotations: { [POLICY]: 'Merge' } });
+      const before = readFileSync(join(bundle, 'config.json'));
+      const result = await shim(ws, runtime, [...root, 'run', '--bundle', bundle, 'merge']);
+      t.equal(result.exitCode, 0, result.stderr);
+      t.equal(result.stdout.trim(), MERGED_GROUPS);
+      t.same(readFileSync(join(bundle, 'config.json')), before);
+    });
+
+    t.test('no annotation: the node default applies', async (t) => {
+      const strict = ws.bundle('default-strict');
+      const r1 = await shim(ws, runtime, [...root, 'run', '--bundle', strict, 'default-strict']);
+      t.equal(r1.stdout.trim(), STRICT_GROUPS, 'default policy is Strict');
+
+      ws.configure({ defaultPolicy: 'Merge' });
+      t.teardown(() => ws.configure({}));
+      const merge = ws.bundle('default-merge');
+      const r2 = await shim(ws, runtime, [...root, 'run', '--bundle', merge, 'default-merge']);
+      t.equal(r2.stdout.trim(), MERGED_GROUPS, 'defaultPolicy Merge');
+    });
+
+    t.test('allowPolicyOverride false: the node default wins over the annotation', async (t) => {
+      ws.configure({ defaultPolicy: 'Strict', allowPolicyOverride: false });
+      t.teardown(() => ws.configure({}));
+      const bundle = ws.bundle('enforced', { annotations: { [POLICY]: 'Merge' } });
+      const result = await shim(ws, runtime, [...root, 'run', '--bundle', bundle, 'enforced']);
+      t.equal(result.stdout.trim(), STRICT_GROUPS);
+    });
+
+    t.test('flags after the container id: read as the runtime reads them', async (t) => {
+      const bundle = ws.bundle('late-flags');
+      const args = [...root, 'run', 'late-flags', '--bundle', bundle];
+      const result = await shim(ws, runtime, args);
+      if (runtime === 'runc') {
+        t.equal(result.exitCode, 0, result.stderr);
+        t.equal(result.stdout.trim(), STRICT_GROUPS);
+      } else {
+        // crun parses options in order and refuses this form outright.
+        const real = await direct(runtime, args);
+        t.not(real.exitCode, 0);
+        t.equal(result.exitCode, real.exitCode);
+        t.equal(result.stderr, real.stderr);
+      }
+    });
+
+    t.test('exec --process: the exec process loses the same gids', async (t) => {
+      const bundle = ws.bundle('exec-strict', { args: ['sleep', '300'] });
+      const created = await shim(ws, runtime, [...root, 'create', '--bundle', bundle, 'exec-strict'], { output: 'ignore' });
+      t.equal(created.exitCode, 0, created.stderr);
+      t.equal((await shim(ws, runtime, [...root, 'start', 'exec-strict'])).exitCode, 0);
+
+      const file = processFile(ws.dir, ['id']);
+      const exec = await shim(ws, runtime, [...root, 'exec', '--process', file, 'exec-strict']);
+      t.equal(exec.exitCode, 0, exec.stderr);
+      t.equal(exec.stdout.trim(), STRICT_GROUPS);
+      t.same(fse.readJsonSync(file).user.additionalGids, [1000, 60000], 'process file rewritten');
+
+      // A process that never had the image gid is left alone, byte for byte.
+      const clean = processFile(ws.dir, ['id'], [1000, 60000]);
+      const before = readFileSync(clean);
+      t.equal((await shim(ws, runtime, [...root, 'exec', '-p', clean, 'exec-strict'])).stdout.trim(), STRICT_GROUPS);
+      t.same(readFileSync(clean), before);
+    });
+
+    t.test('exec into a Merge container keeps the groups', async (t) => {
+      const bundle = ws.bundle('exec-merge', { args: ['sleep', '300'], annotations: { [POLICY]: 'Merge' } });
+      await shim(ws, runtime, [...root, 'create', '--bundle', bundle, 'exec-merge'], { output: 'ignore' });
+      await shim(ws, runtime, [...root, 'start', 'exec-merge']);
+      const exec = await shim(ws, runtime, [...root, 'exec', '--process', processFile(ws.dir, ['id']), 'exec-merge']);
+      t.equal(exec.stdout.trim(), MERGED_GROUPS);
+    });
+
+    t.test('passthrough commands match the runtime: stdout and exit code', async (t) => {
+      const bundle = ws.bundle('passthrough', { args: ['sleep', '300'] });
+      await shim(ws, runtime, [...root, 'create', '--bundle', bundle, 'passthrough'], { output: 'ignore' });
+      const cases: string[][] = [
+        ['state', 'passthrough'],
+        ['list', '-q'],
+        ['state', 'no-such-container'],
+        ['--version'],
+        ['no-such-command'],
+      ];
+      for (const args of cases) {
+        const [viaShim, real] = await Promise.all([shim(ws, runtime, [...root, ...args]), direct(runtime, [...root, ...args])]);
+        t.equal(viaShim.exitCode, real.exitCode, `${args.join(' ')}: exit code`);
+        t.equal(viaShim.stdout, real.stdout, `${args.join(' ')}: stdout`);
+      }
+      t.equal((await shim(ws, runtime, [...root, 'kill', 'passthrough', 'KILL'])).exitCode, 0, 'kill');
+      const deleted = await shim(ws, runtime, [...root, 'delete', '--force', 'passthrough']);
+      t.equal(deleted.exitCode, 0, 'delete');
+      t.not((await direct(runtime, [...root, 'state', 'passthrough'])).exitCode, 0, 'container gone');
+    });
+
+    t.test("the container's exit code comes back unchanged", async (t) => {
+      const bundle = ws.bundle('exit7', { args: ['sh', '-c', 'exit 7'] });
+      const result = await shim(ws, runtime, [...root, 'run', '--bundle', bundle, 'exit7']);
+      t.equal(result.exitCode, 7);
+    });
+  });
+}
