@@ -32,12 +32,37 @@ export interface ReadOptions {
   maxBytes?: number;
 }
 
-function fdPath(fd: number, name?: string): string {
-  return name === undefined ? `/proc/self/fd/${fd}` : `/proc/self/fd/${fd}/${name}`;
+/**
+ * Names stay bytes from readlink to open: a link target is not UTF-8 text,
+ * and decoding it would make a different name than the container sees.
+ */
+const SLASH = 0x2f;
+
+function fdPath(fd: number, name?: Buffer): Buffer {
+  const dir = Buffer.from(`/proc/self/fd/${fd}`);
+  return name === undefined ? dir : Buffer.concat([dir, Buffer.of(SLASH), name]);
 }
 
-function components(path: string): string[] {
-  return path.split('/').filter((part) => part !== '' && part !== '.');
+function components(path: Buffer): Buffer[] {
+  const parts: Buffer[] = [];
+  let start = 0;
+  for (let i = 0; i <= path.length; i++) {
+    if (i === path.length || path[i] === SLASH) {
+      const part = path.subarray(start, i);
+      if (part.length > 0 && !(part.length === 1 && part[0] === 0x2e)) parts.push(part);
+      start = i + 1;
+    }
+  }
+  return parts;
+}
+
+function isDotDot(name: Buffer): boolean {
+  return name.length === 2 && name[0] === 0x2e && name[1] === 0x2e;
+}
+
+/** A name for messages; the bytes as UTF-8 where they are, escaped where not. */
+function shown(name: Buffer): string {
+  return JSON.stringify(name.toString('utf8'));
 }
 
 /**
@@ -65,13 +90,14 @@ export function readRootfsFile(rootfs: string, path: string, options: ReadOption
   };
 
   try {
-    const pending = components(path);
+    const pending = components(Buffer.from(path));
+    const dotDotPending = (): boolean => pending.some(isDotDot);
     let symlinks = 0;
     let steps = 0;
     while (pending.length > 0) {
       const name = pending.shift()!;
       if (++steps > MAX_STEPS) fail('too many path components (ELOOP)');
-      if (name === '..') {
+      if (isDotDot(name)) {
         if (stack.length > 1) closeAbove(stack.length - 1);
         continue;
       }
@@ -82,7 +108,7 @@ export function readRootfsFile(rootfs: string, path: string, options: ReadOption
       } catch (err) {
         if (errnoCode(err) !== 'ENOENT') return fail(errnoCode(err) ?? String(err));
         // The kernel stops here; a lexical reader would walk on through "..".
-        if (pending.includes('..')) fail(`"${name}" is missing but the path goes on through ".."`);
+        if (dotDotPending()) fail(`${shown(name)} is missing but the path goes on through ".."`);
         return null;
       }
       let isLink: boolean;
@@ -100,9 +126,9 @@ export function readRootfsFile(rootfs: string, path: string, options: ReadOption
       if (++symlinks > MAX_SYMLINKS) fail('too many levels of symbolic links (ELOOP)');
       // A ".." still to come could climb out of this link's target (the
       // kernel's reading) or cancel the link's name (a lexical reading).
-      if (pending.includes('..')) fail(`".." after the symbolic link "${name}" resolves differently across CRI runtimes`);
-      const target = readlinkSync(fdPath(dirFd, name), 'buffer').toString('latin1');
-      if (target.startsWith('/')) closeAbove(1);
+      if (dotDotPending()) fail(`".." after the symbolic link ${shown(name)} resolves differently across CRI runtimes`);
+      const target = readlinkSync(fdPath(dirFd, name), { encoding: 'buffer' });
+      if (target[0] === SLASH) closeAbove(1);
       pending.unshift(...components(target));
     }
 
@@ -118,7 +144,7 @@ export function readRootfsFile(rootfs: string, path: string, options: ReadOption
 }
 
 /** Reopens the O_PATH descriptor for reading and reads at most maxBytes. */
-function readBounded(magicLink: string, maxBytes: number, fail: (why: string) => never): Buffer {
+function readBounded(magicLink: Buffer, maxBytes: number, fail: (why: string) => never): Buffer {
   // Reopening through the magic link reaches the same inode without a new
   // lookup; O_NONBLOCK and O_NOCTTY guard against anything but a plain file.
   const fd = openSync(magicLink, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
