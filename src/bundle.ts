@@ -2,6 +2,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { REMOVED_GIDS_ANNOTATION, type Annotations } from './annotations';
 import { readRegularFile, replaceFileAtomically, type FileSnapshot } from './files';
 import { validateBundleConfig, validateProcess } from './generated/validators.cjs';
+import { ShimError } from './errors';
 import { parseDocument, serializeDocument } from './json-document';
 import { assertValid } from './validate';
 
@@ -34,9 +35,47 @@ export interface LoadedDocument<T> {
   document: T;
 }
 
-function load<T>(path: string, validate: typeof validateBundleConfig): LoadedDocument<T> {
+/**
+ * Go's encoding/json matches object keys case-insensitively (with Unicode
+ * simple folding: "ſ" is an "s", "K" a "k"), so runc would take "AdditionalGids"
+ * or "additionalGidſ" for additionalGids. A key the shim edits must appear in
+ * exactly one spelling, else the shim could edit one and runc read another.
+ */
+type OwnedKeys = readonly (readonly [path: readonly string[], keys: readonly string[]])[];
+const USER_KEYS = ['uid', 'gid', 'additionalGids'];
+const BUNDLE_CONFIG_KEYS: OwnedKeys = [
+  [[], ['process', 'root', 'annotations']],
+  [['process'], ['user']],
+  [['process', 'user'], USER_KEYS],
+  [['root'], ['path']],
+];
+const PROCESS_KEYS: OwnedKeys = [
+  [[], ['user']],
+  [['user'], USER_KEYS],
+];
+
+function goFold(key: string): string {
+  return key.replace(/\u017f/g, 's').replace(/\u212a/g, 'k').toLowerCase();
+}
+
+function assertUnambiguousKeys(document: unknown, owned: OwnedKeys, file: string): void {
+  for (const [path, names] of owned) {
+    let node: unknown = document;
+    for (const key of path) node = (node as Record<string, unknown> | undefined)?.[key];
+    if (node === null || typeof node !== 'object' || Array.isArray(node)) continue;
+    for (const key of Object.keys(node)) {
+      const name = names.find((candidate) => goFold(candidate) === goFold(key));
+      if (name !== undefined && name !== key) {
+        throw new ShimError(`${file}: key ${JSON.stringify(key)} in /${path.join('/')} would be read by runc as "${name}"`);
+      }
+    }
+  }
+}
+
+function load<T>(path: string, validate: typeof validateBundleConfig, owned: OwnedKeys): LoadedDocument<T> {
   const file = readRegularFile(path, MAX_DOCUMENT_BYTES);
   const document = parseDocument(file.content.toString('utf8'), path);
+  assertUnambiguousKeys(document, owned, path);
   assertValid<T>(validate, document, path);
   return { path, file, document };
 }
@@ -46,11 +85,11 @@ export function bundleConfigPath(bundle: string): string {
 }
 
 export function loadBundleConfig(bundle: string): LoadedDocument<BundleConfig> {
-  return load<BundleConfig>(bundleConfigPath(bundle), validateBundleConfig);
+  return load<BundleConfig>(bundleConfigPath(bundle), validateBundleConfig, BUNDLE_CONFIG_KEYS);
 }
 
 export function loadExecProcess(path: string): LoadedDocument<ExecProcess> {
-  return load<ExecProcess>(path, validateProcess);
+  return load<ExecProcess>(path, validateProcess, PROCESS_KEYS);
 }
 
 /** The rootfs on the host: root.path, relative to the bundle unless absolute. */

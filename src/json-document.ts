@@ -13,14 +13,18 @@ interface RawJSONApi {
   rawJSON(text: string): unknown;
 }
 
+const rawJSON = (JSON as unknown as Partial<RawJSONApi>).rawJSON;
+
 const keepNumberText: Reviver = (_key, value, context) => {
   if (typeof value === 'number' && context?.source !== undefined && String(value) !== context.source) {
-    return (JSON as unknown as RawJSONApi).rawJSON(context.source);
+    return rawJSON!(context.source);
   }
   return value;
 };
 
 export function parseDocument(text: string, what: string): unknown {
+  // Before Node 21 neither the source text nor rawJSON exist: refuse rather than round.
+  if (rawJSON === undefined) throw new ShimError(`cannot rewrite ${what} exactly: Node ${process.version} has no JSON.rawJSON`);
   try {
     return JSON.parse(text, keepNumberText as Parameters<typeof JSON.parse>[1]);
   } catch (err) {
