@@ -282,15 +282,30 @@ export function parseCommandArgs(command: string, words: readonly string[], flag
   return meaning(newer) === meaning(older) ? newer : { ...newer, disagree: true };
 }
 
-function decimalFd(text: string | undefined): number | undefined {
-  if (text === undefined || !/^[0-9]{1,9}$/.test(text)) return undefined;
+/**
+ * A descriptor count both runtimes read alike: runc parses Go base 0 ("010"
+ * is 8, "0x3" is 3), crun base 10, so only plain decimals are unambiguous.
+ */
+function plainDecimal(text: string | undefined): number | undefined {
+  if (text === undefined || !/^(0|[1-9][0-9]{0,8})$/.test(text)) return undefined;
   return Number(text);
 }
 
+/** Go's strconv.ParseInt(text, 0, 64) for the small non-negative values an fd can take. */
+export function goIntBase0(text: string): number | undefined {
+  const match = /^\+?(?:0[xX]([0-9a-fA-F]+)|0[oO]?([0-7]+)|0[bB]([01]+)|([1-9][0-9]*|0))$/.exec(text);
+  if (match === null) return undefined;
+  const [, hex, octal, binary, decimal] = match;
+  const value =
+    hex !== undefined ? parseInt(hex, 16) : octal !== undefined ? parseInt(octal, 8) : binary !== undefined ? parseInt(binary, 2) : Number(decimal);
+  return Number.isSafeInteger(value) ? value : undefined;
+}
+
 /** Splits the global options off, as Go flag does at the top level. */
-function parseGlobals(argv: readonly string[]): { globals: Globals; rest: string[]; unknown?: string } {
+function parseGlobals(argv: readonly string[]): { globals: Globals; rest: string[]; unknown?: string; infoOnly: boolean } {
   const globals: Globals = { forState: [] };
   let unknown: string | undefined;
+  let infoOnly = false;
   let i = 0;
   for (; i < argv.length; i++) {
     const word = argv[i]!;
@@ -314,11 +329,14 @@ function parseGlobals(argv: readonly string[]): { globals: Globals; rest: string
       value = argv[++i]!;
       words.push(value);
     }
+    // --help and --version print and exit, whatever command follows.
+    if ((key === 'help' || key === 'version' || key === 'usage') && value !== 'false') infoOnly = true;
     if (key === 'log') globals.log = value;
     else if (key === 'log-format') globals.logFormat = value;
     else if (key !== 'debug' && key !== 'log-level') globals.forState.push(...words);
   }
-  return unknown === undefined ? { globals, rest: argv.slice(i) } : { globals, rest: argv.slice(i), unknown };
+  const rest = argv.slice(i);
+  return unknown === undefined ? { globals, rest, infoOnly } : { globals, rest, unknown, infoOnly };
 }
 
 /**
@@ -326,7 +344,7 @@ function parseGlobals(argv: readonly string[]): { globals: Globals; rest: string
  * cares. `argv` excludes the program name.
  */
 export function parseInvocation(argv: readonly string[]): Invocation {
-  const { globals, rest, unknown } = parseGlobals(argv);
+  const { globals, rest, unknown, infoOnly } = parseGlobals(argv);
   const passthrough = (command: string | undefined, fds: InheritedFds = { preserveFds: 0 }): Invocation => ({
     kind: 'passthrough',
     globals,
@@ -344,6 +362,7 @@ export function parseInvocation(argv: readonly string[]): Invocation {
 
   const command = rest[0];
   const args = rest.slice(1);
+  if (infoOnly) return passthrough(command);
   if (command === SHIM_COMMAND) return { kind: 'shim', globals, args };
   const flags = command === undefined ? undefined : COMMAND_FLAGS[command];
   if (command === undefined || flags === undefined) return passthrough(command);
@@ -362,11 +381,12 @@ export function parseInvocation(argv: readonly string[]): Invocation {
   const fds: InheritedFds = { preserveFds: 0 };
   const preserve = parsed.values.get('preserve-fds');
   if (preserve !== undefined) {
-    const n = decimalFd(preserve);
-    if (n === undefined) return unclear(`${command}: --preserve-fds ${JSON.stringify(preserve)} is not a decimal count`);
+    const n = plainDecimal(preserve);
+    if (n === undefined) return unclear(`${command}: --preserve-fds ${JSON.stringify(preserve)} is not a plain decimal count`);
     fds.preserveFds = n;
   }
-  const statusFd = decimalFd(parsed.values.get('status-fd'));
+  // Only runc has --status-fd (checkpoint), so Go's reading is the one.
+  const statusFd = goIntBase0(parsed.values.get('status-fd') ?? '');
   if (statusFd !== undefined) fds.statusFd = statusFd;
 
   // --help prints usage and acts on nothing; so does a missing container id.

@@ -11,6 +11,9 @@ import { ShimError, errnoCode } from './errors';
  * ends the way the runtime ended.
  */
 
+/** Far above any real use, far below what would exhaust memory mapping them. */
+const MAX_INHERITED_FDS = 65536;
+
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /** The configured runtime as an absolute path to an executable that is not this shim. */
@@ -71,6 +74,9 @@ export function inheritedFds(
   // runc reads LISTEN_FDS on create and run, crun on exec too; preserved fds follow them.
   const listenFds = ['create', 'run', 'exec'].includes(command ?? '') ? positiveInt(env['LISTEN_FDS']) : 0;
   const count = listenFds + fds.preserveFds;
+  if (count > MAX_INHERITED_FDS) {
+    throw new ShimError(`cannot pass on ${count} descriptors (--preserve-fds plus LISTEN_FDS); at most ${MAX_INHERITED_FDS}`);
+  }
   const extra = new Set<number>();
   for (let fd = 3; fd < 3 + count; fd++) extra.add(fd);
   if (fds.statusFd !== undefined && fds.statusFd > 2) extra.add(fds.statusFd);
