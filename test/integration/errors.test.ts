@@ -1,0 +1,197 @@
+/**
+ * Every refusal, through the built binary in front of runc: the message where
+ * operators look (the --log file containerd decodes, else stderr), exit 1,
+ * nothing on stdout, the bundle untouched and no container created.
+ */
+import fse from 'fs-extra';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import { MERGED_GROUPS, POLICY, REMOVED, SHIM, STRICT_GROUPS, direct, prerequisites, shim, workspace } from '../helpers/oci';
+
+/** containerd's reading of a --log file: every line JSON, the last error's msg shown. */
+function containerdError(logFile: string): string {
+  let last = '';
+  for (const line of readFileSync(logFile, 'utf8').split('\n')) {
+    if (line === '') continue;
+    const entry = JSON.parse(line) as { level: string; msg: string; time: string };
+    if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/.test(entry.time)) throw new Error(`time not RFC 3339: ${entry.time}`);
+    if (entry.level === 'error') last = entry.msg;
+  }
+  return last;
+}
+
+const skip = prerequisites('runc');
+t.test('refusals', { skip: skip ?? false }, async (t) => {
+  const ws = workspace('runc');
+  t.teardown(() => ws.cleanup());
+  const root = ['--root', ws.stateRoot];
+
+  /** Asserts a refused create: message, exit 1, config.json unchanged, no container. */
+  async function refusedCreate(t: Test, bundle: string, id: string, message: RegExp, globals: string[] = []): Promise<void> {
+    const config = join(bundle, 'config.json');
+    const before = fse.existsSync(config) ? readFileSync(config) : undefined;
+    const result = await shim(ws, 'runc', [...root, ...globals, 'create', '--bundle', bundle, id]);
+    t.equal(result.exitCode, 1, 'exit 1');
+    t.equal(result.stdout, '', 'nothing on stdout');
+    t.match(result.stderr, message, 'the message on stderr');
+    t.match(result.stderr, /^strict-groups: /, 'says who refused');
+    t.equal(result.stderr.split('\n').filter(Boolean).length, 1, 'one line');
+    if (before !== undefined) t.same(readFileSync(config), before, 'config.json byte-identical');
+    t.not((await direct('runc', [...root, 'state', id])).exitCode, 0, 'no container created');
+  }
+
+  t.test('invalid policy annotation', async (t) => {
+    const bundle = ws.bundle('bad-annotation', { annotations: { [POLICY]: 'strict' } });
+    await refusedCreate(t, bundle, 'bad-annotation', /invalid pod annotation strict-groups\.io\/supplemental-groups-policy="strict": want "Strict" or "Merge"/);
+  });
+
+  t.test('with --log json the message goes to the log, as containerd reads it', async (t) => {
+    const bundle = ws.bundle('log-json', { annotations: { [POLICY]: 'Loose\n{"level":"error","msg":"forged"}' } });
+    const log = join(bundle, 'log.json');
+    const result = await shim(ws, 'runc', [...root, '--log', log, '--log-format', 'json', 'create', '--bundle', bundle, 'log-json']);
+    t.equal(result.exitCode, 1);
+    t.equal(result.stderr, '', 'stderr is the container\'s: nothing there');
+    t.equal(result.stdout, '');
+    t.equal(readFileSync(log, 'utf8').split('\n').filter(Boolean).length, 1, 'one line: the newline did not forge another');
+    t.match(containerdError(log), /^strict-groups: invalid pod annotation .*"Loose\\n\{\\"level\\":\\"error\\",\\"msg\\":\\"forged\\"\}"/);
+  });
+
+  t.test('with --log in text format', async (t) => {
+    const bundle = ws.bundle('log-text', { annotations: { [POLICY]: 'nope' } });
+    const log = join(bundle, 'log.txt');
+    const result = await shim(ws, 'runc', [...root, '--log', log, 'create', '--bundle', bundle, 'log-text']);
+    t.equal(result.exitCode, 1);
+    t.match(readFileSync(log, 'utf8'), /^time="[^"]+" level=error msg="strict-groups: invalid pod annotation .*"\n$/);
+  });
+
+  t.test('config.json missing, not JSON, without process.user', async (t) => {
+    const missing = ws.bundle('no-config');
+    fse.removeSync(join(missing, 'config.json'));
+    await refusedCreate(t, missing, 'no-config', /cannot open .*no-config\/config\.json: ENOENT/);
+
+    const garbled = ws.bundle('garbled');
+    writeFileSync(join(garbled, 'config.json'), '{"process": ');
+    await refusedCreate(t, garbled, 'garbled', /garbled\/config\.json: not valid JSON/);
+
+    const noUser = ws.bundle('no-user');
+    const spec = fse.readJsonSync(join(noUser, 'config.json'));
+    delete spec.process.user;
+    fse.writeJsonSync(join(noUser, 'config.json'), spec);
+    await refusedCreate(t, noUser, 'no-user', /no-user\/config\.json: \/process must have required property 'user'/);
+  });
+
+  t.test('Strict with an /etc/group that cannot be read safely fails closed', async (t) => {
+    const fifo = ws.bundle('fifo-group', { group: null });
+    execFileSync('mkfifo', [join(fifo, 'rootfs', 'etc', 'group')]);
+    await refusedCreate(t, fifo, 'fifo-group', /cannot read \/etc\/group in the image rootfs .*: not a regular file/);
+
+    const dir = ws.bundle('dir-group', { group: null });
+    fse.mkdirpSync(join(dir, 'rootfs', 'etc', 'group'));
+    await refusedCreate(t, dir, 'dir-group', /\/etc\/group .*not a regular file/);
+
+    const loop = ws.bundle('loop-group', { group: null });
+    symlinkSync('group', join(loop, 'rootfs', 'etc', 'group'));
+    await refusedCreate(t, loop, 'loop-group', /too many levels of symbolic links/);
+
+    const ambiguous = ws.bundle('ambiguous-group', { group: null });
+    writeFileSync(join(ambiguous, 'rootfs', 'etc', 'group.real'), 'group-in-image:x:50000:alice\n');
+    symlinkSync('missing/../group.real', join(ambiguous, 'rootfs', 'etc', 'group'));
+    await refusedCreate(t, ambiguous, 'ambiguous-group', /"missing" is missing but the path goes on through "\.\."/);
+  });
+
+  t.test('an image Strict refuses runs under Merge: nothing is read', async (t) => {
+    // (A FIFO would not do: runc's own init reads /etc/group for user:group.)
+    const bundle = ws.bundle('ambiguous-merge', { group: null, args: ['id', '-G'], annotations: { [POLICY]: 'Merge' } });
+    symlinkSync('missing/../group.real', join(bundle, 'rootfs', 'etc', 'group'));
+    const result = await shim(ws, 'runc', [...root, 'run', '--bundle', bundle, 'ambiguous-merge']);
+    t.equal(result.exitCode, 0, result.stderr);
+    t.equal(result.stdout.trim(), '1000 50000 60000');
+  });
+
+  t.test('symlinks resolve inside the rootfs, as the container sees them', async (t) => {
+    const bundle = ws.bundle('symlinked', { group: null, args: ['id', '-G'] });
+    // An absolute link to a host path that also exists inside the image.
+    fse.mkdirpSync(join(bundle, 'rootfs', 'usr', 'lib'));
+    writeFileSync(join(bundle, 'rootfs', 'usr', 'lib', 'group'), 'group-in-image:x:50000:alice\n');
+    symlinkSync('/usr/lib/group', join(bundle, 'rootfs', 'etc', 'group'));
+    const result = await shim(ws, 'runc', [...root, 'run', '--bundle', bundle, 'symlinked']);
+    t.equal(result.exitCode, 0, result.stderr);
+    t.equal(result.stdout.trim(), '1000 60000');
+  });
+
+  t.test('keep-gids: only when the node honours it', async (t) => {
+    const annotations = { 'strict-groups.io/keep-gids': '50000' };
+    const ignored = ws.bundle('keep-ignored', { annotations });
+    t.equal((await shim(ws, 'runc', [...root, 'run', '--bundle', ignored, 'keep-ignored'])).stdout.trim(), STRICT_GROUPS);
+
+    ws.configure({ honorKeepGids: true });
+    t.teardown(() => ws.configure({}));
+    const honoured = ws.bundle('keep-honoured', { annotations });
+    t.equal((await shim(ws, 'runc', [...root, 'run', '--bundle', honoured, 'keep-honoured'])).stdout.trim(), MERGED_GROUPS);
+    t.equal(fse.readJsonSync(join(honoured, 'config.json')).annotations[REMOVED], '', 'nothing removed, on record');
+
+    const invalid = ws.bundle('keep-invalid', { annotations: { 'strict-groups.io/keep-gids': '50000,abc' } });
+    await refusedCreate(t, invalid, 'keep-invalid', /invalid pod annotation strict-groups\.io\/keep-gids="50000,abc"/);
+  });
+
+  t.test('the rewrite keeps every other field, big integers included', async (t) => {
+    const bundle = ws.bundle('fields');
+    const path = join(bundle, 'config.json');
+    const text = readFileSync(path, 'utf8').replace(/^\{/, '{"x-vendor": {"limit": 9223372036854775807, "ratio": 1.50, "list": [18446744073709551615]},');
+    writeFileSync(path, text);
+    const result = await shim(ws, 'runc', [...root, 'run', '--bundle', bundle, 'fields']);
+    t.equal(result.exitCode, 0, result.stderr);
+    t.match(readFileSync(path, 'utf8'), '"x-vendor":{"limit":9223372036854775807,"ratio":1.50,"list":[18446744073709551615]}');
+    t.same(fse.readdirSync(bundle).sort(), ['config.json', 'rootfs'], 'no temporary file left');
+  });
+
+  t.test('the real runtime: missing, or the shim itself', async (t) => {
+    ws.configure({ runtime: '/nonexistent/runc' });
+    t.teardown(() => ws.configure({}));
+    const r1 = await shim(ws, 'runc', [...root, 'state', 'x']);
+    t.equal(r1.exitCode, 1);
+    t.match(r1.stderr, /^strict-groups: runtime \/nonexistent\/runc is not an executable file$/);
+
+    ws.configure({ runtime: SHIM });
+    const r2 = await shim(ws, 'runc', [...root, 'state', 'x']);
+    t.equal(r2.exitCode, 1);
+    t.match(r2.stderr, /is strict-groups-runtime itself/);
+
+    const link = join(ws.dir, 'runc');
+    symlinkSync(SHIM, link);
+    ws.configure({ runtime: 'runc' });
+    const r3 = await shim(ws, 'runc', [...root, 'state', 'x'], { env: { PATH: ws.dir } });
+    t.match(r3.stderr, /runtime .*\/runc is strict-groups-runtime itself/, 'found on PATH through a symlink');
+  });
+
+  t.test('a broken node configuration stops every command, clearly', async (t) => {
+    writeFileSync(ws.configFile, JSON.stringify({ runtime: 'runc', defaultPolicy: 'Strict', allowOverride: true }));
+    t.teardown(() => ws.configure({}));
+    const result = await shim(ws, 'runc', [...root, 'state', 'x']);
+    t.equal(result.exitCode, 1);
+    t.match(result.stderr, /strict-groups: .*strict-groups\.json: \(top level\) unknown key "allowOverride"/);
+  });
+
+  t.test('command lines the shim cannot read with certainty are refused', async (t) => {
+    const bundle = ws.bundle('unclear');
+    await refusedCreate(t, bundle, 'unclear', /refusing to run: unknown global option --frobnicate/, ['--frobnicate']);
+    const result = await shim(ws, 'runc', [...root, 'create', '--config', 'other.json', '--bundle', bundle, 'unclear']);
+    t.equal(result.exitCode, 1);
+    t.match(result.stderr, /unsupported option --config/);
+  });
+
+  t.test('dry run: the decision as JSON, nothing changed', async (t) => {
+    const bundle = ws.bundle('dry');
+    const before = readFileSync(join(bundle, 'config.json'));
+    const result = await shim(ws, 'runc', ['strict-groups', 'dry-run', '--bundle', bundle]);
+    t.equal(result.exitCode, 0, result.stderr);
+    const decision = JSON.parse(result.stdout);
+    t.same(
+      [decision.policy, decision.policySource, decision.imageGids, decision.removed, decision.additionalGids],
+      ['Strict', 'node-default', [50000], [50000], { before: [1000, 50000, 60000], after: [1000, 60000] }],
+    );
+    t.same(readFileSync(join(bundle, 'config.json')), before);
+  });
+});
