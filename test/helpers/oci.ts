@@ -190,8 +190,12 @@ export function shim(ws: Workspace, runtime: RuntimeName, args: string[], option
   return run(file, argv, { STRICT_GROUPS_CONFIG: ws.configFile, ...options.env }, options);
 }
 
-/** Runs the real runtime directly, for comparison. */
+/**
+ * Runs the real runtime directly, for comparison, by its absolute path as the
+ * shim (and containerd's BinaryName) do: crun puts argv[0] in its messages.
+ */
 export function direct(runtime: RuntimeName, args: string[], options: RunOptions = {}): Promise<Outcome> {
-  const [file, argv] = wrapForRuntime(runtime, runtime, args);
+  const path = execFileSync('sh', ['-c', `command -v ${runtime}`], { encoding: 'utf8' }).trim();
+  const [file, argv] = wrapForRuntime(runtime, path, args);
   return run(file, argv, options.env ?? {}, options);
 }
