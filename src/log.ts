@@ -5,7 +5,7 @@ import { closeSync, openSync, writeSync } from 'node:fs';
  * containerd decodes every line of the --log file as JSON and shows the last
  * "error" msg; conmon relays stderr. During create/exec the shim's stdio is the
  * container's, so nothing is printed on success, and fd 2 is written with
- * writeSync: touching process.stderr would leave it non-blocking for runc.
+ * writeSync: Node's stdio stream objects would leave a pipe non-blocking for runc.
  */
 
 export type LogFormat = 'text' | 'json';
@@ -55,7 +55,7 @@ export function report(target: LogTarget, level: LogLevel, msg: string, now: Dat
   writeStderr(msg + '\n');
 }
 
-/** Writes to fd 2 without going through process.stderr. */
+/** Writes to fd 2 without Node's stream object for it. */
 export function writeStderr(text: string): void {
   try {
     writeSync(2, text);
@@ -64,7 +64,7 @@ export function writeStderr(text: string): void {
   }
 }
 
-/** Writes to fd 1 without going through process.stdout. */
+/** Writes to fd 1 without Node's stream object for it. */
 export function writeStdout(text: string): void {
   writeSync(1, text);
 }
