@@ -1,7 +1,7 @@
 import { REMOVED_GIDS_ANNOTATION } from './annotations';
 import { annotationsOf, loadBundleConfig, rootfsPath, saveDocument, withAdditionalGids, withRemovalRecord, type BundleConfig } from './bundle';
 import type { NodeConfig } from './config';
-import { imageGidsFor } from './etc-files';
+import { criLookupUids, imageGidsFor } from './etc-files';
 import { choosePolicy, formatGidList, keepGids, parseGidList, stripGids, type PolicyChoice } from './policy';
 import { readRootfsFile } from './rootfs';
 
@@ -71,13 +71,13 @@ export function decideCreate(
   };
 }
 
-/** The image-derived gids of a uid, read from the bundle's rootfs. */
+/** The image-derived gids for a process uid, read from the bundle's rootfs. */
 export function imageGidsReader(rootfs: string): (uid: number) => Set<number> {
   return (uid) => {
     const passwd = readRootfsFile(rootfs, '/etc/passwd');
     // No passwd entry, no name, no image groups: /etc/group is not needed.
     if (passwd === null) return new Set();
-    return imageGidsFor(uid, passwd, readRootfsFile(rootfs, '/etc/group'));
+    return imageGidsFor(criLookupUids(uid), passwd, readRootfsFile(rootfs, '/etc/group'));
   };
 }
 

@@ -119,9 +119,24 @@ export function imageGids(groups: readonly GroupEntry[], names: ReadonlySet<stri
   return gids;
 }
 
-/** The image-derived gids for a uid, from the raw contents of both files. */
-export function imageGidsFor(uid: number, passwd: Uint8Array | null, group: Uint8Array | null): Set<number> {
+/** The gids the image grants the names of any of these uids, from the raw contents of both files. */
+export function imageGidsFor(uids: number | readonly number[], passwd: Uint8Array | null, group: Uint8Array | null): Set<number> {
   if (passwd === null || group === null) return new Set();
-  const names = namesForUid(parsePasswd(passwd), uid);
+  const entries = parsePasswd(passwd);
+  const names = new Set<string>();
+  for (const uid of typeof uids === 'number' ? [uids] : uids) {
+    for (const name of namesForUid(entries, uid)) names.add(name);
+  }
   return names.size === 0 ? new Set() : imageGids(parseGroup(group), names);
+}
+
+/**
+ * The uids whose image groups a CRI runtime may have merged into a process
+ * running as `processUid`. containerd 1.6/1.7 looks up the pod's runAsUser,
+ * and when the pod sets none it looks up uid 0 (its source: "Even if
+ * RunAsUser is not set, we still call GetValue to get uid 0"), while the
+ * process runs as the image's USER. So root's image groups count too.
+ */
+export function criLookupUids(processUid: number): number[] {
+  return processUid === 0 ? [0] : [processUid, 0];
 }

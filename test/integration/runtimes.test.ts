@@ -46,6 +46,20 @@ for (const runtime of ['runc', 'crun'] as RuntimeName[]) {
       t.same(readFileSync(join(bundle, 'config.json')), before);
     });
 
+    t.test('pod without runAsUser: root\'s image groups, which containerd merged, go too', async (t) => {
+      // containerd looks up uid 0 when the pod sets no runAsUser; the process
+      // runs as the image's USER 1000 with root's memberships (disk, 6).
+      const bundle = ws.bundle('no-run-as-user', {
+        group: 'root:x:0:\ndisk:x:6:root\nalice:x:1000:\n',
+        additionalGids: [1000, 6, 60000],
+        args: ['id', '-G'],
+      });
+      const result = await shim(ws, runtime, [...root, 'run', '--bundle', bundle, 'no-run-as-user']);
+      t.equal(result.exitCode, 0, result.stderr);
+      t.equal(result.stdout.trim(), '1000 60000');
+      t.equal(fse.readJsonSync(join(bundle, 'config.json')).annotations[REMOVED], '6');
+    });
+
     t.test('no annotation: the node default applies', async (t) => {
       const strict = ws.bundle('default-strict');
       const r1 = await shim(ws, runtime, [...root, 'run', '--bundle', strict, 'default-strict']);

@@ -1,5 +1,6 @@
 import t from 'tap';
 import {
+  criLookupUids,
   goAtoi,
   imageGids,
   imageGidsFor,
@@ -326,4 +327,16 @@ t.test('imageGidsFor', async (t) => {
     t.equal(gids[99], 199_000);
     t.same(gids, Array.from({ length: 100 }, (_, k) => 100_000 + k * 1000));
   });
+});
+
+t.test('root\'s image groups count for every process (containerd without runAsUser)', async (t) => {
+  // containerd 1.6/1.7 looks up uid 0 when the pod sets no runAsUser, while
+  // the process runs as the image's USER: root's memberships reach a uid-1000
+  // process, so Strict must count them as image-derived.
+  t.same(criLookupUids(1000), [1000, 0]);
+  t.same(criLookupUids(0), [0]);
+  const passwd = bytes('root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n');
+  const group = bytes('root:x:0:\ndisk:x:6:root\nwheel:x:10:root,alice\nmine:x:50000:alice\n');
+  t.same(sorted(imageGidsFor(criLookupUids(1000), passwd, group)), [6, 10, 50000]);
+  t.same(sorted(imageGidsFor(1000, passwd, group)), [10, 50000], 'a single uid still means that uid alone');
 });
