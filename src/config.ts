@@ -54,3 +54,25 @@ export function loadConfig(env: NodeJS.ProcessEnv): { config: NodeConfig; path: 
   }
   return { config: resolveConfig(document, path), path };
 }
+
+/**
+ * For commands that change nothing (state, kill, delete, ...): a broken
+ * configuration must not leave pods stuck terminating. The runtime is taken
+ * from the file if it names one, else the default; the error is returned for
+ * the caller to log.
+ */
+export function loadConfigLeniently(env: NodeJS.ProcessEnv): { config: NodeConfig; path: string; problem?: string } {
+  try {
+    return loadConfig(env);
+  } catch (err) {
+    const path = configPath(env);
+    let runtime = DEFAULTS.runtime;
+    try {
+      const salvaged = (JSON.parse(readRegularFile(path, MAX_CONFIG_BYTES).content.toString('utf8')) as { runtime?: unknown }).runtime;
+      if (typeof salvaged === 'string' && salvaged !== '') runtime = salvaged;
+    } catch {
+      // Not even that: the default runtime.
+    }
+    return { config: { ...DEFAULTS, runtime }, path, problem: (err as Error).message };
+  }
+}

@@ -1,4 +1,4 @@
-import { accessSync, constants, fstatSync, realpathSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, fstatSync, openSync, readSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
 import { ShimError, errnoCode } from './errors';
 
@@ -29,6 +29,12 @@ export function resolveRuntime(configured: string, env: NodeJS.ProcessEnv, self:
     if (candidate === undefined) throw new ShimError(`runtime ${JSON.stringify(configured)} not found on PATH (${dirs.join(delimiter)})`);
   }
   if (!isExecutableFile(candidate)) throw new ShimError(`runtime ${candidate} is not an executable file`);
+  // A failed execve aborts Node with a stack trace on the container's stdio:
+  // make sure the kernel will take it.
+  const header = fileHeader(candidate);
+  if (!header.subarray(0, 2).equals(Buffer.from('#!')) && !isNativeElf(header)) {
+    throw new ShimError(`runtime ${candidate} is neither a script nor an ELF executable for ${process.arch}`);
+  }
   if (isSameFile(candidate, self)) {
     throw new ShimError(
       `runtime ${candidate} is strict-groups-runtime itself; set "runtime" in the strict-groups configuration to the real runtime (runc or crun)`,
@@ -44,6 +50,26 @@ function isExecutableFile(path: string): boolean {
   } catch {
     return false;
   }
+}
+
+function fileHeader(path: string): Buffer {
+  const fd = openSync(path, 'r');
+  try {
+    const header = Buffer.alloc(20);
+    return header.subarray(0, readSync(fd, header, 0, header.length, 0));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** ELF e_machine values of the architectures Node runs on here. */
+const ELF_MACHINE: Readonly<Record<string, number>> = { x64: 62, arm64: 183, arm: 40, ia32: 3, ppc64: 21, s390x: 22, riscv64: 243 };
+
+function isNativeElf(header: Buffer): boolean {
+  if (header.length < 20 || !header.subarray(0, 4).equals(Buffer.from('\x7fELF', 'latin1'))) return false;
+  const machine = ELF_MACHINE[process.arch];
+  // e_machine, little or big endian as EI_DATA says.
+  return machine === undefined || (header[5] === 2 ? header.readUInt16BE(18) : header.readUInt16LE(18)) === machine;
 }
 
 /** Same file by inode, which also sees through symlinks and hard links. */
@@ -121,10 +147,12 @@ function spawnRuntime(plan: HandoffPlan): Promise<never> {
   // Loaded here: only this path pays for them.
   const { spawn } = require('node:child_process') as typeof import('node:child_process');
   const { signals } = (require('node:os') as typeof import('node:os')).constants;
+  assertPassedByCaller(plan.extraFds);
   const stdio: (number | 'inherit' | 'ignore')[] = ['inherit', 'inherit', 'inherit'];
   for (const fd of plan.extraFds) {
     while (stdio.length < fd) stdio.push('ignore');
-    // A descriptor that is not open stays closed; the runtime reports it as it would.
+    // 'ignore' above fd 2 leaves the child's descriptor closed, so a missing
+    // one is reported by the runtime as it would be without the shim.
     stdio[fd] = isOpen(fd) ? fd : 'ignore';
   }
   const [file, args] = plan.fixListenPid
@@ -157,6 +185,32 @@ function spawnRuntime(plan: HandoffPlan): Promise<never> {
       process.exit(code ?? 1);
     });
   });
+}
+
+/**
+ * Node holds descriptors of its own (epoll, io_uring, eventfd, libuv's
+ * self-pipes) at the lowest free numbers. When a caller declares more fds
+ * than it passed, those would be handed to the container: an io_uring ring or
+ * libuv's signal pipe of a root process. runc alone would refuse such a call
+ * ("unable to stat preserved-fd"); so does the shim.
+ */
+export function assertPassedByCaller(fds: readonly number[]): void {
+  const targets = new Map<number, string>();
+  for (const name of readdirSync('/proc/self/fd')) {
+    try {
+      targets.set(Number(name), readlinkSync(`/proc/self/fd/${name}`));
+    } catch {
+      // The directory's own descriptor, gone by now.
+    }
+  }
+  for (const fd of fds) {
+    const target = targets.get(fd);
+    if (target === undefined) continue;
+    const selfPipe = /^pipe:\[\d+\]$/.test(target) && [...targets].some(([other, t]) => other > 2 && other !== fd && t === target);
+    if (target.startsWith('anon_inode:') || selfPipe) {
+      throw new ShimError(`descriptor ${fd} was not passed by the caller (it is the shim's own ${target}); check --preserve-fds and LISTEN_FDS`);
+    }
+  }
 }
 
 function isOpen(fd: number): boolean {

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { parseInvocation, type Invocation } from './argv';
-import { loadConfig } from './config';
+import { loadConfig, loadConfigLeniently } from './config';
 import { ShimError, describe } from './errors';
 import { inheritedFds, handOff, resolveRuntime } from './handoff';
 import { logFormatFrom, report, type LogTarget } from './log';
@@ -36,7 +36,11 @@ async function run(invocation: Invocation, argv: readonly string[], env: NodeJS.
     throw new ShimError(`refusing to run: ${invocation.reason}`);
   }
 
-  const { config, path: configPath } = loadConfig(env);
+  const acting = invocation.kind === 'create' || (invocation.kind === 'exec' && invocation.processFile !== undefined);
+  const { config, path: configPath, problem } = acting ? { ...loadConfig(env), problem: undefined } : loadConfigLeniently(env);
+  if (problem !== undefined && logTarget.path !== undefined) {
+    report(logTarget, 'warning', `strict-groups: ${problem}; passing ${invocation.kind === 'passthrough' ? (invocation.command ?? 'the call') : invocation.kind} on to runtime ${JSON.stringify(config.runtime)}`);
+  }
   const runtime = resolveRuntime(config.runtime, env);
 
   if (invocation.kind === 'create') {

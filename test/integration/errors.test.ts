@@ -166,12 +166,23 @@ t.test('refusals', { skip: skip ?? false }, async (t) => {
     t.match(r3.stderr, /runtime .*\/runc is strict-groups-runtime itself/, 'found on PATH through a symlink');
   });
 
-  t.test('a broken node configuration stops every command, clearly', async (t) => {
+  t.test('a broken node configuration stops creates and execs, not state/kill/delete', async (t) => {
     writeFileSync(ws.configFile, JSON.stringify({ runtime: 'runc', defaultPolicy: 'Strict', allowOverride: true }));
     t.teardown(() => ws.configure({}));
-    const result = await shim(ws, 'runc', [...root, 'state', 'x']);
-    t.equal(result.exitCode, 1);
-    t.match(result.stderr, /strict-groups: .*strict-groups\.json: \(top level\) unknown key "allowOverride"/);
+    const bundle = ws.bundle('broken-config');
+    await refusedCreate(t, bundle, 'broken-config', /strict-groups: .*strict-groups\.json: \(top level\) unknown key "allowOverride"/);
+
+    // Pods must still stop: state, kill and delete reach the runtime the file names.
+    const log = join(ws.dir, 'broken-config.log');
+    const [viaShim, real] = await Promise.all([
+      shim(ws, 'runc', [...root, '--log', log, '--log-format', 'json', 'state', 'no-such']),
+      direct('runc', [...root, '--log', `${log}.direct`, '--log-format', 'json', 'state', 'no-such']),
+    ]);
+    t.equal(viaShim.exitCode, real.exitCode, 'runc answered');
+    t.equal(viaShim.stderr, real.stderr);
+    const warning = JSON.parse(readFileSync(log, 'utf8').split('\n')[0]!);
+    t.equal(warning.level, 'warning');
+    t.match(warning.msg, /unknown key "allowOverride"; passing state on to runtime "runc"/);
   });
 
   t.test('command lines the shim cannot read with certainty are refused', async (t) => {

@@ -47,6 +47,16 @@ t.test('hand-off to runc', { skip: skip ?? false }, async (t) => {
     t.equal(result.stdout, 'fds=1 pid=1\nsocket-activated', 'runc passed fd 3 on as a listen fd');
   });
 
+  t.test('--preserve-fds larger than what was passed: the shim\'s own descriptors never reach the container', async (t) => {
+    const fd = openSync('/dev/null', 'r');
+    t.teardown(() => closeSync(fd));
+    const bundle = ws.bundle('preserve-short', { args: ['ls', '-l', '/proc/self/fd'] });
+    const result = await shim(ws, 'runc', [...root, 'run', '--preserve-fds', '8', '--bundle', bundle, 'preserve-short'], { extraFds: [fd] });
+    t.equal(result.exitCode, 1);
+    t.equal(result.stdout, '', 'no container ran');
+    t.match(result.stderr, /^strict-groups: descriptor \d+ was not passed by the caller \(it is the shim's own (anon_inode|pipe):/);
+  });
+
   t.test('exit codes: the runtime\'s own, on both hand-off paths', async (t) => {
     const bundle = ws.bundle('exit-execve', { args: ['sh', '-c', 'exit 42'] });
     t.equal((await shim(ws, 'runc', [...root, 'run', '--bundle', bundle, 'exit-execve'])).exitCode, 42, 'execve path');

@@ -152,3 +152,13 @@ t.test('inheritedFds: an absurd count fails at once instead of mapping a billion
   t.same(inheritedFds('create', { preserveFds: 65533 }, {}).extraFds.length, 65533);
   t.end();
 });
+
+t.test('resolveRuntime refuses a file the kernel would not execute: execve would abort Node', (t) => {
+  const dir = t.testdir({ 'text-runtime': 'not a script\n', 'elf-stub': Buffer.concat([Buffer.from('\x7fELF', 'latin1'), Buffer.alloc(16)]) });
+  for (const name of ['text-runtime', 'elf-stub']) {
+    chmodSync(join(dir, name), 0o755);
+    t.throws(() => resolveRuntime(join(dir, name), {}), { name: 'ShimError', message: /is neither a script nor an ELF executable for / }, name);
+  }
+  t.equal(resolveRuntime('/bin/sh', {}), '/bin/sh', 'a native ELF binary');
+  t.end();
+});
