@@ -12,12 +12,24 @@ export const KEEP_GIDS_ANNOTATION = 'strict-groups.io/keep-gids';
  */
 export const REMOVED_GIDS_ANNOTATION = 'strict-groups.io/removed-gids';
 
-/** Who a container belongs to, as containerd and CRI-O annotate it. */
-export const IDENTITY_KEYS = {
-  namespace: ['io.kubernetes.cri.sandbox-namespace', 'io.kubernetes.pod.namespace'],
-  pod: ['io.kubernetes.cri.sandbox-name', 'io.kubernetes.pod.name'],
-  container: ['io.kubernetes.cri.container-name', 'io.kubernetes.container.name'],
-  containerType: ['io.kubernetes.cri.container-type', 'io.kubernetes.cri-o.ContainerType'],
+/**
+ * Who a container belongs to, as containerd and CRI-O annotate it. CRI-O
+ * copies every pod annotation into config.json, so a pod could set
+ * containerd's keys there: under CRI-O (its ContainerType key present) only
+ * CRI-O's keys are read, under containerd only containerd's. containerd copies
+ * no pod annotation but strict-groups.io/* ones.
+ */
+const CRIO_IDENTITY = {
+  namespace: 'io.kubernetes.pod.namespace',
+  pod: 'io.kubernetes.pod.name',
+  container: 'io.kubernetes.container.name',
+  containerType: 'io.kubernetes.cri-o.ContainerType',
+} as const;
+const CONTAINERD_IDENTITY = {
+  namespace: 'io.kubernetes.cri.sandbox-namespace',
+  pod: 'io.kubernetes.cri.sandbox-name',
+  container: 'io.kubernetes.cri.container-name',
+  containerType: 'io.kubernetes.cri.container-type',
 } as const;
 
 export type Annotations = Readonly<Record<string, string>>;
@@ -31,15 +43,11 @@ export interface PodIdentity {
 
 /** The pod identity the CRI runtime recorded, for the audit trail. */
 export function podIdentity(annotations: Annotations): PodIdentity {
+  const keys = annotations[CRIO_IDENTITY.containerType] !== undefined ? CRIO_IDENTITY : CONTAINERD_IDENTITY;
   const identity: PodIdentity = {};
-  for (const field of Object.keys(IDENTITY_KEYS) as (keyof PodIdentity)[]) {
-    for (const key of IDENTITY_KEYS[field]) {
-      const value = annotations[key];
-      if (value !== undefined) {
-        identity[field] = value;
-        break;
-      }
-    }
+  for (const field of Object.keys(keys) as (keyof PodIdentity)[]) {
+    const value = annotations[keys[field]];
+    if (value !== undefined) identity[field] = value;
   }
   return identity;
 }

@@ -1,7 +1,7 @@
 import { isAbsolute, join, resolve } from 'node:path';
 import { REMOVED_GIDS_ANNOTATION, type Annotations } from './annotations';
 import { readRegularFile, replaceFileAtomically, type FileSnapshot } from './files';
-import { validateBundleConfig, validateProcess } from './generated/validators.cjs';
+import { validateAnnotations, validateBundleConfig, validateProcess } from './generated/validators.cjs';
 import { ShimError } from './errors';
 import { parseDocument, serializeDocument } from './json-document';
 import { assertValid } from './validate';
@@ -121,6 +121,19 @@ export function withRemovalRecord(config: BundleConfig, record: string | undefin
 }
 
 /** Writes a changed document back over its file, atomically, same mode and owner. */
-export function saveDocument<T>(loaded: LoadedDocument<T>, document: T): void {
-  replaceFileAtomically(loaded.path, serializeDocument(document), loaded.file);
+export function saveDocument<T>(loaded: LoadedDocument<T>, document: T, options: { durable?: boolean } = {}): void {
+  replaceFileAtomically(loaded.path, serializeDocument(document), loaded.file, options);
+}
+
+/**
+ * Only the annotations of a bundle's config.json, for exec: a container's
+ * process may trip the create-time checks without that mattering here.
+ */
+export function loadBundleAnnotations(bundle: string): Annotations {
+  const path = bundleConfigPath(bundle);
+  const document = parseDocument(readRegularFile(path, MAX_DOCUMENT_BYTES).content.toString('utf8'), path);
+  assertUnambiguousKeys(document, [[[], ['annotations']]], path);
+  const annotations = (document as { annotations?: unknown }).annotations ?? {};
+  assertValid<Record<string, string>>(validateAnnotations, annotations, `${path}: annotations`);
+  return annotations;
 }

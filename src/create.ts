@@ -1,3 +1,4 @@
+import { realpathSync } from 'node:fs';
 import { REMOVED_GIDS_ANNOTATION } from './annotations';
 import { annotationsOf, loadBundleConfig, rootfsPath, saveDocument, withAdditionalGids, withRemovalRecord, type BundleConfig } from './bundle';
 import type { NodeConfig } from './config';
@@ -81,6 +82,14 @@ export function imageGidsReader(rootfs: string): (uid: number) => Set<number> {
   };
 }
 
+function physicalPath(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+}
+
 /** Decides for the bundle and, unless `dryRun`, rewrites its config.json. */
 export function prepareCreate(
   bundle: string,
@@ -89,7 +98,9 @@ export function prepareCreate(
 ): { decision: CreateDecision; config: BundleConfig } {
   const loaded = loadBundleConfig(bundle);
   const config = loaded.document;
-  const decision = decideCreate(config, settings, imageGidsReader(rootfsPath(bundle, config)));
+  // runc chdirs into the bundle: a relative root.path is relative to where
+  // the bundle really is, not to a symlink on the way to it.
+  const decision = decideCreate(config, settings, imageGidsReader(rootfsPath(physicalPath(bundle), config)));
   if (decision.changed && options.dryRun !== true) {
     const process = withAdditionalGids(config.process, decision.additionalGids.after);
     saveDocument(loaded, withRemovalRecord({ ...config, process }, decision.record));

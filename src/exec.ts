@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { annotationsOf, loadBundleConfig, loadExecProcess, saveDocument, withAdditionalGids } from './bundle';
+import { loadBundleAnnotations, loadExecProcess, saveDocument, withAdditionalGids } from './bundle';
 import { ShimError } from './errors';
 import { validateRuntimeState } from './generated/validators.cjs';
 import { parseDocument } from './json-document';
@@ -31,18 +31,33 @@ export function queryState(runtime: string, globalArgs: readonly string[], id: s
     });
   } catch (err) {
     const stderr = String((err as { stderr?: unknown }).stderr ?? '').trim();
-    throw new ShimError(`cannot look up container ${id} with ${runtime} state: ${stderr || (err as Error).message}`);
+    throw new ShimError(`cannot look up container ${id} with ${runtime} state: ${runtimeMessage(stderr) || (err as Error).message}`);
   }
   const state = parseDocument(output, `${runtime} state ${id}`);
   assertValid<RuntimeState>(validateRuntimeState, state, `${runtime} state ${id}`);
   return state;
 }
 
+/**
+ * The message of a runtime's error output: runc without --log prints a
+ * logrus line (time="..." level=error msg="..."), crun a plain line.
+ */
+export function runtimeMessage(stderr: string): string {
+  const lastLine = stderr.split('\n').filter((line) => line.trim() !== '').pop() ?? '';
+  const logrus = /(?:^|\s)msg="((?:[^"\\]|\\.)*)"/.exec(lastLine);
+  if (logrus === null) return lastLine.trim();
+  try {
+    return JSON.parse(`"${logrus[1]}"`) as string;
+  } catch {
+    return logrus[1]!;
+  }
+}
+
 /** The removal recorded for a container; undefined when its create chose Merge. */
 export function removalFor(state: RuntimeState): number[] | undefined {
   // runc and crun omit empty annotations; a runtime that never reports them
   // sends the shim to the bundle, which the container cannot reach either.
-  const annotations = state.annotations ?? annotationsOf(loadBundleConfig(state.bundle).document);
+  const annotations = state.annotations ?? loadBundleAnnotations(state.bundle);
   return recordedRemoval(annotations);
 }
 
@@ -51,6 +66,7 @@ export function prepareExec(processFile: string, removal: readonly number[]): nu
   const loaded = loadExecProcess(processFile);
   const { user } = loaded.document;
   const strip = stripGids(user.additionalGids ?? [], new Set(removal), user.gid, new Set());
-  if (strip.removed.length > 0) saveDocument(loaded, withAdditionalGids(loaded.document, strip.additionalGids));
+  // The process file lives only until the runtime has read it: no fsync.
+  if (strip.removed.length > 0) saveDocument(loaded, withAdditionalGids(loaded.document, strip.additionalGids), { durable: false });
   return strip.removed;
 }

@@ -1,9 +1,9 @@
-import { closeSync, fchmodSync, fchownSync, fstatSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync, constants } from 'node:fs';
+import { closeSync, fchmodSync, fchownSync, fstatSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync, constants, type Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { ShimError, errnoCode } from './errors';
 
+// libuv opens every descriptor with O_CLOEXEC on its own.
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = constants;
-const O_CLOEXEC = 0o2000000;
 
 export interface FileSnapshot {
   content: Buffer;
@@ -22,36 +22,58 @@ export function readRegularFile(path: string, maxBytes: number, options: { missi
 export function readRegularFile(path: string, maxBytes: number, options?: { missingOk: true }): FileSnapshot | null {
   let fd: number;
   try {
-    fd = openSync(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    fd = openSync(path, O_RDONLY | O_NONBLOCK);
   } catch (err) {
     if (options?.missingOk && errnoCode(err) === 'ENOENT') return null;
     throw new ShimError(`cannot open ${path}: ${errnoCode(err) ?? String(err)}`);
   }
   try {
-    const stat = fstatSync(fd);
-    if (!stat.isFile()) throw new ShimError(`${path} is not a regular file`);
-    if (stat.size > maxBytes) throw new ShimError(`${path} is larger than ${maxBytes} bytes`);
-    const content = Buffer.allocUnsafe(stat.size);
-    let total = 0;
-    while (total < content.length) {
-      const n = readSync(fd, content, total, content.length - total, null);
-      if (n === 0) break;
-      total += n;
-    }
-    return { content: content.subarray(0, total), mode: stat.mode & 0o7777, uid: stat.uid, gid: stat.gid };
+    const { content, stat } = readOpenFile(fd, maxBytes, (why) => {
+      throw new ShimError(`${path} ${why}`);
+    });
+    return { content, mode: stat.mode & 0o7777, uid: stat.uid, gid: stat.gid };
   } finally {
     closeSync(fd);
   }
 }
 
 /**
+ * Reads an open regular file to its end, at most maxBytes: the size is
+ * checked first, and reading goes on to one byte past the bound, so a file
+ * that grows meanwhile is caught rather than cut. `fail` says why not.
+ */
+export function readOpenFile(fd: number, maxBytes: number, fail: (why: string) => never): { content: Buffer; stat: Stats } {
+  const stat = fstatSync(fd);
+  if (!stat.isFile()) fail('is not a regular file');
+  if (stat.size > maxBytes) fail(`is larger than ${maxBytes} bytes`);
+  const buffer = Buffer.allocUnsafe(Math.min(maxBytes + 1, Math.max(stat.size + 1, 4096), 1024 * 1024));
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for (;;) {
+    const n = readSync(fd, buffer, 0, buffer.length, null);
+    if (n === 0) break;
+    total += n;
+    if (total > maxBytes) fail(`is larger than ${maxBytes} bytes`);
+    chunks.push(Buffer.from(buffer.subarray(0, n)));
+  }
+  return { content: Buffer.concat(chunks, total), stat };
+}
+
+/**
  * Replaces `path` with `content` so that a reader sees either the old file or
  * the new one, whole: a temporary file in the same directory, with the old
  * file's mode and owner, written and fsynced, renamed over it, then the
- * directory fsynced. On any failure the temporary file is removed and the old
+ * directory fsynced. `durable: false` skips the fsyncs for a file that does not
+ * outlive a crash anyway (an exec process file); the rename stays atomic. On any failure the temporary file is removed and the old
  * file is untouched.
  */
-export function replaceFileAtomically(path: string, content: string, like: Pick<FileSnapshot, 'mode' | 'uid' | 'gid'>): void {
+export function replaceFileAtomically(
+  path: string,
+  content: string,
+  like: Pick<FileSnapshot, 'mode' | 'uid' | 'gid'>,
+  options: { durable?: boolean } = {},
+): void {
+  const durable = options.durable ?? true;
   const dir = dirname(path);
   const { fd, temp } = createTempFile(dir, basename(path), path);
   let renamed = false;
@@ -62,13 +84,13 @@ export function replaceFileAtomically(path: string, content: string, like: Pick<
       if (like.uid !== process.geteuid?.() || like.gid !== process.getegid?.()) fchownSync(fd, like.uid, like.gid);
       fchmodSync(fd, like.mode);
       writeAll(fd, Buffer.from(content, 'utf8'));
-      fsyncSync(fd);
+      if (durable) fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
     renameSync(temp, path);
     renamed = true;
-    syncDirectory(dir);
+    if (durable) syncDirectory(dir);
   } catch (err) {
     if (err instanceof ShimError) throw err;
     throw new ShimError(`cannot rewrite ${path}: ${errnoCode(err) ?? String(err)}`);
@@ -91,7 +113,7 @@ function createTempFile(dir: string, base: string, target: string): { fd: number
   for (let attempt = 0; ; attempt++) {
     const temp = join(dir, `.${base}.strict-groups-${process.pid}-${Date.now().toString(36)}-${attempt}`);
     try {
-      return { fd: openSync(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600), temp };
+      return { fd: openSync(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600), temp };
     } catch (err) {
       if (errnoCode(err) === 'EEXIST' && attempt < 100) continue;
       throw new ShimError(`cannot rewrite ${target}: creating a temporary file in ${dir}: ${errnoCode(err) ?? String(err)}`);
@@ -109,7 +131,7 @@ function writeAll(fd: number, data: Buffer): void {
 function syncDirectory(dir: string): void {
   let fd: number | undefined;
   try {
-    fd = openSync(dir, O_RDONLY | O_CLOEXEC);
+    fd = openSync(dir, O_RDONLY);
     fsyncSync(fd);
   } catch {
     // Some file systems reject fsync on directories; the rename stands.

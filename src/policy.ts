@@ -74,7 +74,8 @@ export function keepGids(annotations: Annotations, honorKeepGids: boolean): Set<
 export function recordedRemoval(annotations: Annotations): number[] | undefined {
   const text = annotations[REMOVED_GIDS_ANNOTATION];
   if (text === undefined) return undefined;
-  const gids = parseGidList(text);
+  // Exactly what formatGidList writes: no spaces, no leading zeros.
+  const gids = /^((0|[1-9][0-9]{0,9})(,(0|[1-9][0-9]{0,9}))*)?$/.test(text) ? parseGidList(text) : undefined;
   if (gids === undefined) {
     throw new ShimError(`invalid annotation ${REMOVED_GIDS_ANNOTATION}=${JSON.stringify(text)} in the container's state`);
   }

@@ -1,5 +1,6 @@
-import { closeSync, constants, fstatSync, openSync, readlinkSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readlinkSync } from 'node:fs';
 import { ShimError, errnoCode } from './errors';
+import { readOpenFile } from './files';
 
 /**
  * Reads a file of an image's rootfs as the container would see it: every
@@ -16,10 +17,13 @@ import { ShimError, errnoCode } from './errors';
  * missing name; there, rather than pick one reading, the walk fails closed.
  */
 
-/** O_PATH on Linux; Node does not export it. */
+/**
+ * O_PATH, which Node does not export: 010000000 on x86, arm, arm64, riscv,
+ * powerpc and s390 (alpha, parisc and sparc differ, and Node ships none).
+ * libuv adds O_CLOEXEC to every open on its own.
+ */
 const O_PATH = 0o10000000;
 const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK, O_NOCTTY, O_DIRECTORY } = constants;
-const O_CLOEXEC = 0o2000000;
 
 /** Linux's own limit on symlinks followed in one lookup. */
 export const MAX_SYMLINKS = 40;
@@ -79,7 +83,7 @@ export function readRootfsFile(rootfs: string, path: string, options: ReadOption
 
   let rootFd: number;
   try {
-    rootFd = openSync(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    rootFd = openSync(rootfs, O_PATH | O_DIRECTORY);
   } catch (err) {
     return fail(`rootfs: ${errnoCode(err) ?? String(err)}`);
   }
@@ -104,7 +108,7 @@ export function readRootfsFile(rootfs: string, path: string, options: ReadOption
       const dirFd = stack[stack.length - 1]!;
       let fd: number;
       try {
-        fd = openSync(fdPath(dirFd, name), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        fd = openSync(fdPath(dirFd, name), O_PATH | O_NOFOLLOW);
       } catch (err) {
         if (errnoCode(err) !== 'ENOENT') return fail(errnoCode(err) ?? String(err));
         // The kernel stops here; a lexical reader would walk on through "..".
@@ -127,6 +131,8 @@ export function readRootfsFile(rootfs: string, path: string, options: ReadOption
       // A ".." still to come could climb out of this link's target (the
       // kernel's reading) or cancel the link's name (a lexical reading).
       if (dotDotPending()) fail(`".." after the symbolic link ${shown(name)} resolves differently across CRI runtimes`);
+      // A second lookup of the same name: the rootfs is quiescent at create
+      // (nothing runs in it yet), so it cannot change in between.
       const target = readlinkSync(fdPath(dirFd, name), { encoding: 'buffer' });
       if (target[0] === SLASH) closeAbove(1);
       pending.unshift(...components(target));
@@ -136,33 +142,15 @@ export function readRootfsFile(rootfs: string, path: string, options: ReadOption
     const pathFd = stack[stack.length - 1]!;
     const stat = fstatSync(pathFd);
     if (!stat.isFile()) fail(`not a regular file (mode ${(stat.mode & 0o170000).toString(8).padStart(6, '0')})`);
-    if (stat.size > maxBytes) fail(`larger than ${maxBytes} bytes`);
-    return readBounded(fdPath(pathFd), maxBytes, fail);
+    // Reopening through the magic link reaches the same inode without a new
+    // lookup; O_NONBLOCK and O_NOCTTY guard against anything but a plain file.
+    const fd = openSync(fdPath(pathFd), O_RDONLY | O_NONBLOCK | O_NOCTTY);
+    try {
+      return readOpenFile(fd, maxBytes, (why) => fail(why.replace(/^is /, ''))).content;
+    } finally {
+      closeSync(fd);
+    }
   } finally {
     closeAbove(0);
-  }
-}
-
-/** Reopens the O_PATH descriptor for reading and reads at most maxBytes. */
-function readBounded(magicLink: Buffer, maxBytes: number, fail: (why: string) => never): Buffer {
-  // Reopening through the magic link reaches the same inode without a new
-  // lookup; O_NONBLOCK and O_NOCTTY guard against anything but a plain file.
-  const fd = openSync(magicLink, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-  try {
-    if (!fstatSync(fd).isFile()) fail('not a regular file');
-    // One byte more than allowed tells a file that grew past the bound.
-    const buffer = Buffer.allocUnsafe(Math.min(maxBytes + 1, 64 * 1024));
-    const chunks: Buffer[] = [];
-    let total = 0;
-    for (;;) {
-      const n = readSync(fd, buffer, 0, buffer.length, null);
-      if (n === 0) break;
-      total += n;
-      if (total > maxBytes) fail(`larger than ${maxBytes} bytes`);
-      chunks.push(Buffer.from(buffer.subarray(0, n)));
-    }
-    return Buffer.concat(chunks, total);
-  } finally {
-    closeSync(fd);
   }
 }

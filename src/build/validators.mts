@@ -14,6 +14,7 @@ export const VALIDATORS = {
   validateBundleConfig: 'bundle-config.schema.json',
   validateProcess: 'process.schema.json',
   validateRuntimeState: 'runtime-state.schema.json',
+  validateAnnotations: 'annotations.schema.json',
 } as const;
 
 export function generateValidators(root: string): string {

@@ -193,6 +193,38 @@ t.test('refusals', { skip: skip ?? false }, async (t) => {
     t.match(result.stderr, /unsupported option --config/);
   });
 
+  t.test('exec refusals: no container, or a record the shim cannot have written', async (t) => {
+    const file = join(ws.dir, 'exec-process.json');
+    fse.writeJsonSync(file, { terminal: false, user: { uid: 1000, gid: 1000, additionalGids: [1000, 50000] }, args: ['id'], cwd: '/' });
+    const missing = await shim(ws, 'runc', [...root, 'exec', '--process', file, 'no-such-container']);
+    t.equal(missing.exitCode, 1);
+    t.match(missing.stderr, /^strict-groups: cannot look up container no-such-container with \S+ state: container does not exist$/);
+
+    // A container created by plain runc with a hand-made record (no shim can write this).
+    const bundle = ws.bundle('forged-record', { args: ['sleep', '300'], annotations: { [REMOVED]: 'fifty' } });
+    t.equal((await direct('runc', [...root, 'create', '--bundle', bundle, 'forged-record'], { output: 'ignore' })).exitCode, 0);
+    const before = readFileSync(file);
+    const forged = await shim(ws, 'runc', [...root, 'exec', '--process', file, 'forged-record']);
+    t.equal(forged.exitCode, 1);
+    t.match(forged.stderr, /invalid annotation strict-groups\.io\/removed-gids="fifty" in the container's state/);
+    t.same(readFileSync(file), before, 'process file untouched');
+  });
+
+  t.test('a symlinked bundle: root.path is relative to where the bundle really is, as for runc', async (t) => {
+    const real = ws.bundle('physical/real', { args: ['id', '-G'] });
+    fse.moveSync(join(real, 'rootfs'), join(ws.dir, 'physical', 'rootfs2'));
+    const spec = fse.readJsonSync(join(real, 'config.json'));
+    spec.root.path = '../rootfs2';
+    fse.writeJsonSync(join(real, 'config.json'), spec);
+    // A decoy beside the symlink, where a logical join would look.
+    fse.mkdirpSync(join(ws.dir, 'rootfs2', 'etc'));
+    fse.writeFileSync(join(ws.dir, 'rootfs2', 'etc', 'passwd'), 'nobody:x:65534:65534::/:/bin/sh\n');
+    symlinkSync(join(ws.dir, 'physical', 'real'), join(ws.dir, 'link'));
+    const result = await shim(ws, 'runc', [...root, 'run', '--bundle', join(ws.dir, 'link'), 'symlinked-bundle']);
+    t.equal(result.exitCode, 0, result.stderr);
+    t.equal(result.stdout.trim(), '1000 60000');
+  });
+
   t.test('dry run: the decision as JSON, nothing changed', async (t) => {
     const bundle = ws.bundle('dry');
     const before = readFileSync(join(bundle, 'config.json'));

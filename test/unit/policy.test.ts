@@ -106,6 +106,10 @@ t.test('recordedRemoval', async (t) => {
     message: `invalid annotation ${REMOVED_GIDS_ANNOTATION}="abc" in the container's state`,
   });
   t.throws(() => recordedRemoval(record('1,,2')), { name: 'ShimError', message: /strict-groups\.io\/removed-gids="1,,2"/ });
+  // Only the shim writes the record, and only as formatGidList does.
+  for (const loose of ['007', ' 1', '1, 2', '1,', '4294967296']) {
+    t.throws(() => recordedRemoval(record(loose)), { name: 'ShimError' }, JSON.stringify(loose));
+  }
 });
 
 t.test('stripGids', async (t) => {
