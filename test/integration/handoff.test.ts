@@ -22,6 +22,26 @@ t.test('hand-off to runc', { skip: skip ?? false }, async (t) => {
     t.equal(viaShim.exitCode, 0);
   });
 
+  t.test('the runtime process inherits no ignored signals and blocking stdio, on both paths', async (t) => {
+    // Node ignores SIGPIPE and SIGXFSZ, ignored signals survive execve, and
+    // Node's stdio streams would leave a pipe non-blocking. runc and crun
+    // happen to reset signals for the container, so the probe is the runtime
+    // process itself: a script standing in for it that reports what it got.
+    const probe = join(ws.dir, 'probe-runtime');
+    writeFileSync(probe, '#!/bin/sh\ngrep -E "^Sig(Ign|Blk)" /proc/self/status\ngrep ^flags /proc/self/fdinfo/1 /proc/self/fdinfo/2\n', { mode: 0o755 });
+    ws.configure({ runtime: probe });
+    t.teardown(() => ws.configure({}));
+    const expected = (await execa(probe, [], { reject: false, stdin: 'ignore' })).stdout;
+    t.match(expected, /^SigIgn:\t0000000000000000$/m);
+
+    const viaExecve = await shim(ws, 'runc', ['state', 'x']);
+    t.equal(viaExecve.stdout, expected, 'execve path');
+    const fd = openSync('/dev/null', 'r');
+    t.teardown(() => closeSync(fd));
+    const viaSpawn = await shim(ws, 'runc', ['exec', '--preserve-fds', '1', 'x', 'true'], { extraFds: [fd] });
+    t.equal(viaSpawn.stdout, expected, 'spawn path');
+  });
+
   t.test('--preserve-fds: the container reads the inherited descriptor', async (t) => {
     const payload = join(ws.dir, 'preserve-payload');
     writeFileSync(payload, 'preserved-fd-content\n');
