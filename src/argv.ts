@@ -39,7 +39,7 @@ function table(valueFlags: string[], boolFlags: string[], unsupported: Record<st
 }
 
 /** runc's and crun's global options. */
-export const GLOBAL_FLAGS = table(
+const GLOBAL_FLAGS = table(
   ['root', 'log', 'log-format', 'criu', 'rootless', 'cgroup-manager', 'log-level', 'program-name'],
   ['debug', 'systemd-cgroup', 'help|h|?', 'version|v|V', 'usage'],
 );
@@ -80,7 +80,7 @@ export const COMMAND_FLAGS: Readonly<Record<string, FlagTable>> = {
 const UNREORDERED: ReadonlySet<string> = new Set(['exec']);
 
 /** Commands that start a container from a bundle: the shim rewrites its config.json first. */
-export const CREATE_COMMANDS: ReadonlySet<string> = new Set(['create', 'run', 'restore']);
+const CREATE_COMMANDS: ReadonlySet<string> = new Set(['create', 'run', 'restore']);
 /** The command word of the shim's own commands; no runtime will ever have it. */
 export const SHIM_COMMAND = 'strict-groups';
 
@@ -275,7 +275,7 @@ function meaning(parsed: ParsedFlags): string {
  * A subcommand's own arguments as runc reads them: without reordering for
  * exec, else under both urfave reorderings; `disagree` when those differ.
  */
-export function parseCommandArgs(command: string, words: readonly string[], flags: FlagTable): ParsedFlags & { disagree?: true } {
+function parseCommandArgs(command: string, words: readonly string[], flags: FlagTable): ParsedFlags & { disagree?: true } {
   if (UNREORDERED.has(command)) return goFlagParse(words, flags);
   const newer = goFlagParse(reorderArgsV1222(words, flags), flags);
   const older = goFlagParse(reorderArgsV1221(words), flags);
@@ -292,7 +292,7 @@ function plainDecimal(text: string | undefined): number | undefined {
 }
 
 /** Go's strconv.ParseInt(text, 0, 64) for the small non-negative values an fd can take. */
-export function goIntBase0(text: string): number | undefined {
+function goIntBase0(text: string): number | undefined {
   const match = /^\+?(?:0[xX]([0-9a-fA-F]+)|0[oO]?([0-7]+)|0[bB]([01]+)|([1-9][0-9]*|0))$/.exec(text);
   if (match === null) return undefined;
   const [, hex, octal, binary, decimal] = match;

@@ -37,8 +37,15 @@ export function auditLine(
 }
 
 export function appendAudit(path: string, line: string): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o750 });
-  const fd = openSync(path, 'a', 0o640);
+  let fd: number;
+  try {
+    fd = openSync(path, 'a', 0o640);
+  } catch (err) {
+    // The directory is made once, not looked for on every create.
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    mkdirSync(dirname(path), { recursive: true, mode: 0o750 });
+    fd = openSync(path, 'a', 0o640);
+  }
   try {
     writeSync(fd, line);
   } finally {

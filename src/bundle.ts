@@ -72,10 +72,16 @@ function assertUnambiguousKeys(document: unknown, owned: OwnedKeys, file: string
   }
 }
 
-function load<T>(path: string, validate: typeof validateBundleConfig, owned: OwnedKeys): LoadedDocument<T> {
+/** Reads, parses and key-checks a document; validating it is the caller's part. */
+function readDocument(path: string, owned: OwnedKeys): { file: FileSnapshot; document: unknown } {
   const file = readRegularFile(path, MAX_DOCUMENT_BYTES);
   const document = parseDocument(file.content.toString('utf8'), path);
   assertUnambiguousKeys(document, owned, path);
+  return { file, document };
+}
+
+function load<T>(path: string, validate: typeof validateBundleConfig, owned: OwnedKeys): LoadedDocument<T> {
+  const { file, document } = readDocument(path, owned);
   assertValid<T>(validate, document, path);
   return { path, file, document };
 }
@@ -131,8 +137,7 @@ export function saveDocument<T>(loaded: LoadedDocument<T>, document: T, options:
  */
 export function loadBundleAnnotations(bundle: string): Annotations {
   const path = bundleConfigPath(bundle);
-  const document = parseDocument(readRegularFile(path, MAX_DOCUMENT_BYTES).content.toString('utf8'), path);
-  assertUnambiguousKeys(document, [[[], ['annotations']]], path);
+  const { document } = readDocument(path, [[[], ['annotations']]]);
   const annotations = (document as { annotations?: unknown }).annotations ?? {};
   assertValid<Record<string, string>>(validateAnnotations, annotations, `${path}: annotations`);
   return annotations;

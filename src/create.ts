@@ -73,7 +73,7 @@ export function decideCreate(
 }
 
 /** The image-derived gids for a process uid, read from the bundle's rootfs. */
-export function imageGidsReader(rootfs: string): (uid: number) => Set<number> {
+function imageGidsReader(rootfs: string): (uid: number) => Set<number> {
   return (uid) => {
     const passwd = readRootfsFile(rootfs, '/etc/passwd');
     // No passwd entry, no name, no image groups: /etc/group is not needed.

@@ -63,9 +63,10 @@ export function readOpenFile(fd: number, maxBytes: number, fail: (why: string) =
  * Replaces `path` with `content` so that a reader sees either the old file or
  * the new one, whole: a temporary file in the same directory, with the old
  * file's mode and owner, written and fsynced, renamed over it, then the
- * directory fsynced. `durable: false` skips the fsyncs for a file that does not
- * outlive a crash anyway (an exec process file); the rename stays atomic. On any failure the temporary file is removed and the old
- * file is untouched.
+ * directory fsynced. On any failure the temporary file is removed and the
+ * old file is untouched. `durable: false` skips the fsyncs for a file that
+ * does not outlive a crash anyway (an exec process file); the rename stays
+ * atomic.
  */
 export function replaceFileAtomically(
   path: string,

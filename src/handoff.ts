@@ -1,4 +1,4 @@
-import { accessSync, closeSync, constants, fstatSync, openSync, readSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, openSync, readSync, readdirSync, readlinkSync, statSync, type Stats } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
 import { ShimError, errnoCode } from './errors';
 
@@ -16,26 +16,37 @@ const MAX_INHERITED_FDS = 65536;
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-/** The configured runtime as an absolute path to an executable that is not this shim. */
+/**
+ * The configured runtime as an absolute path to an executable that is not
+ * this shim. Every runc call pays for this: one stat per candidate, a 20-byte
+ * read, one stat of ourselves.
+ */
 export function resolveRuntime(configured: string, env: NodeJS.ProcessEnv, self: string = process.execPath): string {
-  let candidate: string | undefined;
+  let candidate = configured;
+  let stat: Stats | undefined;
   if (isAbsolute(configured)) {
-    candidate = configured;
+    stat = executableStat(candidate);
+    if (stat === undefined) throw new ShimError(`runtime ${candidate} is not an executable file`);
   } else if (configured.includes('/')) {
     throw new ShimError(`runtime ${JSON.stringify(configured)} must be an absolute path or a bare name to look up on PATH`);
   } else {
     const dirs = (env['PATH'] ?? DEFAULT_PATH).split(delimiter).filter((dir) => isAbsolute(dir));
-    candidate = dirs.map((dir) => join(dir, configured)).find(isExecutableFile);
-    if (candidate === undefined) throw new ShimError(`runtime ${JSON.stringify(configured)} not found on PATH (${dirs.join(delimiter)})`);
+    for (const dir of dirs) {
+      candidate = join(dir, configured);
+      stat = executableStat(candidate);
+      if (stat !== undefined) break;
+    }
+    if (stat === undefined) throw new ShimError(`runtime ${JSON.stringify(configured)} not found on PATH (${dirs.join(delimiter)})`);
   }
-  if (!isExecutableFile(candidate)) throw new ShimError(`runtime ${candidate} is not an executable file`);
   // A failed execve aborts Node with a stack trace on the container's stdio:
   // make sure the kernel will take it.
   const header = fileHeader(candidate);
   if (!header.subarray(0, 2).equals(Buffer.from('#!')) && !isNativeElf(header)) {
     throw new ShimError(`runtime ${candidate} is neither a script nor an ELF executable for ${process.arch}`);
   }
-  if (isSameFile(candidate, self)) {
+  // By inode: stat follows symlinks, and a hard link has the same one.
+  const ours = statOrUndefined(self);
+  if (ours !== undefined && ours.dev === stat.dev && ours.ino === stat.ino) {
     throw new ShimError(
       `runtime ${candidate} is strict-groups-runtime itself; set "runtime" in the strict-groups configuration to the real runtime (runc or crun)`,
     );
@@ -43,12 +54,23 @@ export function resolveRuntime(configured: string, env: NodeJS.ProcessEnv, self:
   return candidate;
 }
 
-function isExecutableFile(path: string): boolean {
+/** The stat of an executable regular file, or undefined. */
+function executableStat(path: string): Stats | undefined {
+  const stat = statOrUndefined(path);
+  if (stat === undefined || !stat.isFile()) return undefined;
   try {
     accessSync(path, constants.X_OK);
-    return statSync(path).isFile();
+    return stat;
   } catch {
-    return false;
+    return undefined;
+  }
+}
+
+function statOrUndefined(path: string): Stats | undefined {
+  try {
+    return statSync(path);
+  } catch {
+    return undefined;
   }
 }
 
@@ -70,16 +92,6 @@ function isNativeElf(header: Buffer): boolean {
   const machine = ELF_MACHINE[process.arch];
   // e_machine, little or big endian as EI_DATA says.
   return machine === undefined || (header[5] === 2 ? header.readUInt16BE(18) : header.readUInt16LE(18)) === machine;
-}
-
-/** Same file by inode, which also sees through symlinks and hard links. */
-function isSameFile(a: string, b: string): boolean {
-  try {
-    const [sa, sb] = [statSync(realpathSync(a)), statSync(realpathSync(b))];
-    return sa.dev === sb.dev && sa.ino === sb.ino;
-  } catch {
-    return false;
-  }
 }
 
 export interface HandoffPlan {
@@ -147,13 +159,13 @@ function spawnRuntime(plan: HandoffPlan): Promise<never> {
   // Loaded here: only this path pays for them.
   const { spawn } = require('node:child_process') as typeof import('node:child_process');
   const { signals } = (require('node:os') as typeof import('node:os')).constants;
-  assertPassedByCaller(plan.extraFds);
+  const passed = callerFds(plan.extraFds);
   const stdio: (number | 'inherit' | 'ignore')[] = ['inherit', 'inherit', 'inherit'];
   for (const fd of plan.extraFds) {
     while (stdio.length < fd) stdio.push('ignore');
     // 'ignore' above fd 2 leaves the child's descriptor closed, so a missing
     // one is reported by the runtime as it would be without the shim.
-    stdio[fd] = isOpen(fd) ? fd : 'ignore';
+    stdio[fd] = passed.has(fd) ? fd : 'ignore';
   }
   const [file, args] = plan.fixListenPid
     ? ['/bin/sh', ['-c', 'LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"', plan.runtime, ...plan.args]]
@@ -188,13 +200,14 @@ function spawnRuntime(plan: HandoffPlan): Promise<never> {
 }
 
 /**
- * Node holds descriptors of its own (epoll, io_uring, eventfd, libuv's
- * self-pipes) at the lowest free numbers. When a caller declares more fds
- * than it passed, those would be handed to the container: an io_uring ring or
- * libuv's signal pipe of a root process. runc alone would refuse such a call
- * ("unable to stat preserved-fd"); so does the shim.
+ * Which of `fds` are open, from one look at /proc/self/fd. Node holds
+ * descriptors of its own (epoll, io_uring, eventfd, libuv's self-pipes) at the
+ * lowest free numbers. When a caller declares more fds than it passed, those
+ * would be handed to the container: an io_uring ring or libuv's signal pipe of
+ * a root process. runc alone would refuse such a call ("unable to stat
+ * preserved-fd"); so does the shim.
  */
-export function assertPassedByCaller(fds: readonly number[]): void {
+function callerFds(fds: readonly number[]): Set<number> {
   const targets = new Map<number, string>();
   for (const name of readdirSync('/proc/self/fd')) {
     try {
@@ -203,6 +216,7 @@ export function assertPassedByCaller(fds: readonly number[]): void {
       // The directory's own descriptor, gone by now.
     }
   }
+  const open = new Set<number>();
   for (const fd of fds) {
     const target = targets.get(fd);
     if (target === undefined) continue;
@@ -210,14 +224,7 @@ export function assertPassedByCaller(fds: readonly number[]): void {
     if (target.startsWith('anon_inode:') || selfPipe) {
       throw new ShimError(`descriptor ${fd} was not passed by the caller (it is the shim's own ${target}); check --preserve-fds and LISTEN_FDS`);
     }
+    open.add(fd);
   }
-}
-
-function isOpen(fd: number): boolean {
-  try {
-    fstatSync(fd);
-    return true;
-  } catch {
-    return false;
-  }
+  return open;
 }

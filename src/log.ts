@@ -56,7 +56,7 @@ export function report(target: LogTarget, level: LogLevel, msg: string, now: Dat
 }
 
 /** Writes to fd 2 without Node's stream object for it. */
-export function writeStderr(text: string): void {
+function writeStderr(text: string): void {
   try {
     writeSync(2, text);
   } catch {

@@ -36,10 +36,11 @@ async function run(invocation: Invocation, argv: readonly string[], env: NodeJS.
     throw new ShimError(`refusing to run: ${invocation.reason}`);
   }
 
+  const command = invocation.kind === 'exec' ? 'exec' : invocation.command;
   const acting = invocation.kind === 'create' || (invocation.kind === 'exec' && invocation.processFile !== undefined);
   const { config, path: configPath, problem } = acting ? { ...loadConfig(env), problem: undefined } : loadConfigLeniently(env);
   if (problem !== undefined && logTarget.path !== undefined) {
-    report(logTarget, 'warning', `strict-groups: ${problem}; passing ${invocation.kind === 'passthrough' ? (invocation.command ?? 'the call') : invocation.kind} on to runtime ${JSON.stringify(config.runtime)}`);
+    report(logTarget, 'warning', `strict-groups: ${problem}; passing ${command ?? 'the call'} on to runtime ${JSON.stringify(config.runtime)}`);
   }
   const runtime = resolveRuntime(config.runtime, env);
 
@@ -65,7 +66,6 @@ async function run(invocation: Invocation, argv: readonly string[], env: NodeJS.
     if (removal !== undefined && removal.length > 0) prepareExec(resolve(invocation.processFile), removal);
   }
 
-  const command = invocation.kind === 'exec' ? 'exec' : invocation.command;
   const fds = inheritedFds(command, invocation.fds, env);
   await handOff({ runtime, args: argv, ...fds });
 }

@@ -28,7 +28,7 @@ const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK, O_NOCTTY, O_DIRECTORY } = constants;
 /** Linux's own limit on symlinks followed in one lookup. */
 export const MAX_SYMLINKS = 40;
 /** A bound on lookups per path, so a crafted chain cannot run away. */
-export const MAX_STEPS = 4096;
+const MAX_STEPS = 4096;
 /** containerd 1.7.33+ reads at most this much of /etc/passwd or /etc/group. */
 export const MAX_FILE_BYTES = 10 * 1024 * 1024;
 

@@ -12,7 +12,7 @@ import { writeStdout } from './log';
  */
 
 declare const STRICT_GROUPS_VERSION: string | undefined;
-export const VERSION = typeof STRICT_GROUPS_VERSION === 'string' ? STRICT_GROUPS_VERSION : 'dev';
+const VERSION = typeof STRICT_GROUPS_VERSION === 'string' ? STRICT_GROUPS_VERSION : 'dev';
 
 const USAGE = `usage: strict-groups-runtime ${SHIM_COMMAND} <command>
 
