@@ -41,13 +41,26 @@ export interface PodIdentity {
   containerType?: string;
 }
 
+function identityKeys(annotations: Annotations): typeof CRIO_IDENTITY | typeof CONTAINERD_IDENTITY {
+  return annotations[CRIO_IDENTITY.containerType] !== undefined ? CRIO_IDENTITY : CONTAINERD_IDENTITY;
+}
+
 /** The pod identity the CRI runtime recorded, for the audit trail. */
 export function podIdentity(annotations: Annotations): PodIdentity {
-  const keys = annotations[CRIO_IDENTITY.containerType] !== undefined ? CRIO_IDENTITY : CONTAINERD_IDENTITY;
+  const keys = identityKeys(annotations);
   const identity: PodIdentity = {};
   for (const field of Object.keys(keys) as (keyof PodIdentity)[]) {
     const value = annotations[keys[field]];
     if (value !== undefined) identity[field] = value;
   }
   return identity;
+}
+
+/**
+ * Whether the CRI runtime says this is the pod's sandbox (pause) container.
+ * Only a hint: under CRI-O a pod could claim it for a workload container, so
+ * it may relax nothing that matters for the groups.
+ */
+export function isSandbox(annotations: Annotations): boolean {
+  return annotations[identityKeys(annotations).containerType] === 'sandbox';
 }

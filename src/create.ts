@@ -1,5 +1,5 @@
 import { realpathSync } from 'node:fs';
-import { REMOVED_GIDS_ANNOTATION } from './annotations';
+import { REMOVED_GIDS_ANNOTATION, isSandbox } from './annotations';
 import { annotationsOf, loadBundleConfig, rootfsPath, saveDocument, withAdditionalGids, withRemovalRecord, type BundleConfig } from './bundle';
 import type { NodeConfig } from './config';
 import { criLookupUids, imageGidsFor } from './etc-files';
@@ -34,7 +34,8 @@ export function decideCreate(
   imageGidsOf: (uid: number) => Set<number>,
 ): CreateDecision {
   const annotations = annotationsOf(config);
-  const choice = choosePolicy(annotations, settings);
+  const sandbox = isSandbox(annotations);
+  const choice = choosePolicy(annotations, settings, { sandbox });
   const { uid, gid } = config.process.user;
   const before = config.process.user.additionalGids ?? [];
   const existingRecord = annotations[REMOVED_GIDS_ANNOTATION];
@@ -53,7 +54,7 @@ export function decideCreate(
     };
   }
 
-  const keep = keepGids(annotations, settings.honorKeepGids);
+  const keep = keepGids(annotations, settings.honorKeepGids, { sandbox });
   const unwanted = imageGidsOf(uid);
   const strip = stripGids(before, unwanted, gid, keep);
   // A second create over an already rewritten config (runc run twice in one

@@ -48,6 +48,9 @@ async function run(invocation: Invocation, argv: readonly string[], env: NodeJS.
     const { prepareCreate } = require('./create') as typeof import('./create');
     const bundle = resolve(invocation.bundle);
     const { decision, config: spec } = prepareCreate(bundle, config);
+    if (decision.policySource === 'invalid-annotation-on-sandbox' && logTarget.path !== undefined) {
+      report(logTarget, 'warning', `strict-groups: sandbox ${invocation.id}: invalid policy annotation, node default ${decision.policy} applied; the pod's containers will fail to create`);
+    }
     if (config.auditLog !== null) {
       const { appendAudit, auditLine } = require('./audit') as typeof import('./audit');
       try {

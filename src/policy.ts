@@ -12,17 +12,26 @@ export interface PolicyChoice {
   policy: Policy;
   /**
    * Where it came from: the pod's annotation, the node default for want of
-   * one, or the node default enforced over an annotation it overrides.
+   * one, the node default enforced over an annotation it overrides, or the
+   * node default in place of an invalid annotation on a sandbox container.
    */
-  source: 'annotation' | 'node-default' | 'node-enforced';
+  source: 'annotation' | 'node-default' | 'node-enforced' | 'invalid-annotation-on-sandbox';
 }
 
-/** The policy for a container, from its annotations and the node's settings. */
-export function choosePolicy(annotations: Annotations, settings: PolicySettings): PolicyChoice {
+/**
+ * The policy for a container, from its annotations and the node's settings.
+ * An invalid annotation fails the create, except on the pod's sandbox: the
+ * CRI runtime copies pod annotations there too, and failing RunPodSandbox
+ * would hide the error from the container it is about. The sandbox gets the
+ * node default instead, which is never weaker than having no annotation, and
+ * every container of the pod then fails with the message.
+ */
+export function choosePolicy(annotations: Annotations, settings: PolicySettings, options: { sandbox?: boolean } = {}): PolicyChoice {
   const requested = annotations[POLICY_ANNOTATION];
   if (requested === undefined) return { policy: settings.defaultPolicy, source: 'node-default' };
   if (!settings.allowPolicyOverride) return { policy: settings.defaultPolicy, source: 'node-enforced' };
   if (requested !== 'Strict' && requested !== 'Merge') {
+    if (options.sandbox === true) return { policy: settings.defaultPolicy, source: 'invalid-annotation-on-sandbox' };
     throw new ShimError(
       `invalid pod annotation ${POLICY_ANNOTATION}=${JSON.stringify(requested)}: want "Strict" or "Merge"`,
     );
@@ -54,12 +63,17 @@ export function formatGidList(gids: Iterable<number>): string {
   return [...gids].join(',');
 }
 
-/** The gids the pod asks to keep under Strict; ignored unless the node honours it. */
-export function keepGids(annotations: Annotations, honorKeepGids: boolean): Set<number> {
+/**
+ * The gids the pod asks to keep under Strict; ignored unless the node honours
+ * it. An invalid list fails the create but, as in choosePolicy, keeps nothing
+ * on a sandbox.
+ */
+export function keepGids(annotations: Annotations, honorKeepGids: boolean, options: { sandbox?: boolean } = {}): Set<number> {
   const text = annotations[KEEP_GIDS_ANNOTATION];
   if (!honorKeepGids || text === undefined) return new Set();
   const gids = parseGidList(text);
   if (gids === undefined) {
+    if (options.sandbox === true) return new Set();
     throw new ShimError(
       `invalid pod annotation ${KEEP_GIDS_ANNOTATION}=${JSON.stringify(text)}: want comma-separated decimal gids`,
     );

@@ -4,7 +4,7 @@
  * a pod could write containerd's keys there and pose as another pod.
  */
 import t from 'tap';
-import { podIdentity } from '../../src/annotations';
+import { isSandbox, podIdentity } from '../../src/annotations';
 
 t.test('containerd keys under containerd', async (t) => {
   t.same(
@@ -35,4 +35,16 @@ t.test('under CRI-O only CRI-O keys count, even when containerd keys were forged
 
 t.test('no CRI annotations: no identity', async (t) => {
   t.same(podIdentity({ 'strict-groups.io/supplemental-groups-policy': 'Strict' }), {});
+});
+
+t.test('isSandbox reads the container type from the CRI runtime in charge', async (t) => {
+  t.equal(isSandbox({ 'io.kubernetes.cri.container-type': 'sandbox' }), true, 'containerd sandbox');
+  t.equal(isSandbox({ 'io.kubernetes.cri.container-type': 'container' }), false, 'containerd container');
+  t.equal(isSandbox({ 'io.kubernetes.cri-o.ContainerType': 'sandbox' }), true, 'CRI-O sandbox');
+  t.equal(
+    isSandbox({ 'io.kubernetes.cri-o.ContainerType': 'container', 'io.kubernetes.cri.container-type': 'sandbox' }),
+    false,
+    'under CRI-O a forged containerd key does not make a sandbox',
+  );
+  t.equal(isSandbox({}), false, 'no CRI annotations: a plain bundle');
 });

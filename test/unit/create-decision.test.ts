@@ -160,6 +160,22 @@ t.test('decideCreate', async (t) => {
     });
   });
 
+  t.test('a sandbox tolerates invalid annotations with the stricter reading', async (t) => {
+    // containerd copies pod annotations to the pause container too; the error belongs to the containers.
+    const sandbox = { 'io.kubernetes.cri.container-type': 'sandbox' };
+    const policy = decideCreate(config(undefined, { ...sandbox, [POLICY_ANNOTATION]: 'strict' }), MERGE, fakeImage([50000]).of);
+    t.equal(policy.policy, 'Merge', 'the node default');
+    t.equal(policy.policySource, 'invalid-annotation-on-sandbox');
+    const keep = decideCreate(config(undefined, { ...sandbox, [KEEP_GIDS_ANNOTATION]: 'x' }), STRICT_KEEP, fakeImage([50000]).of);
+    t.same(keep.kept, [], 'an invalid keep list keeps nothing');
+    t.same(keep.removed, [50000]);
+    t.throws(
+      () => decideCreate(config(undefined, { 'io.kubernetes.cri.container-type': 'container', [POLICY_ANNOTATION]: 'strict' }), STRICT, fakeImage([]).of),
+      { name: 'ShimError' },
+      'a workload container still fails',
+    );
+  });
+
   t.test('a second decision over a rewritten config keeps the record, changes nothing', async (t) => {
     // runc create run twice in one bundle: the first removal must stay on record for exec.
     const first = decideCreate(config(), STRICT, fakeImage([50000]).of);

@@ -37,6 +37,15 @@ t.test('choosePolicy', async (t) => {
     t.throws(() => choosePolicy(policy('strict'), MERGE_OPEN), { name: 'ShimError', message: /strict-groups\.io\/supplemental-groups-policy/ });
   });
 
+  t.test('on a sandbox an invalid value gives the node default; valid values still count', async (t) => {
+    const sandbox = { sandbox: true };
+    t.same(choosePolicy(policy('strict'), STRICT_OPEN, sandbox), { policy: 'Strict', source: 'invalid-annotation-on-sandbox' });
+    t.same(choosePolicy(policy(''), MERGE_OPEN, sandbox), { policy: 'Merge', source: 'invalid-annotation-on-sandbox' });
+    t.same(choosePolicy(policy('Merge'), STRICT_OPEN, sandbox), { policy: 'Merge', source: 'annotation' });
+    t.same(choosePolicy(policy('strict'), MERGE_LOCKED, sandbox), { policy: 'Merge', source: 'node-enforced' });
+    t.throws(() => choosePolicy(policy('strict'), STRICT_OPEN, { sandbox: false }), { name: 'ShimError' });
+  });
+
   t.test('a node that forbids overrides enforces its default, even over invalid values', async (t) => {
     t.same(choosePolicy(policy('Merge'), STRICT_LOCKED), { policy: 'Strict', source: 'node-enforced' });
     t.same(choosePolicy(policy('Strict'), MERGE_LOCKED), { policy: 'Merge', source: 'node-enforced' });
