@@ -70,7 +70,7 @@ export function readOpenFile(fd: number, maxBytes: number, fail: (why: string) =
  */
 export function replaceFileAtomically(
   path: string,
-  content: string,
+  content: string | Buffer,
   like: Pick<FileSnapshot, 'mode' | 'uid' | 'gid'>,
   options: { durable?: boolean } = {},
 ): void {
@@ -84,7 +84,7 @@ export function replaceFileAtomically(
       // the original's owner and mode.
       if (like.uid !== process.geteuid?.() || like.gid !== process.getegid?.()) fchownSync(fd, like.uid, like.gid);
       fchmodSync(fd, like.mode);
-      writeAll(fd, Buffer.from(content, 'utf8'));
+      writeAll(fd, typeof content === 'string' ? Buffer.from(content, 'utf8') : content);
       if (durable) fsyncSync(fd);
     } finally {
       closeSync(fd);

@@ -20,6 +20,9 @@ commands:
   dry-run [--bundle DIR]   print the decision a create would make for the OCI
                            bundle DIR (default: the current directory) as JSON;
                            changes nothing
+  install [options]        install on this node and wire the runtime handler
+                           into containerd or CRI-O (what install.sh runs;
+                           "install --help" lists the options)
   version                  print the strict-groups-runtime version
   help                     print this text
 
@@ -39,6 +42,11 @@ export function runShimCommand(args: readonly string[], config: () => { config: 
       const { decision } = prepareCreate(bundle, settings, { dryRun: true });
       const { changed: _changed, ...shown } = decision;
       writeStdout(JSON.stringify({ bundle, config: path, ...shown }, null, 2) + '\n');
+      return;
+    }
+    case 'install': {
+      const { runInstall } = require('./install/install') as typeof import('./install/install');
+      runInstall(rest, process.execPath);
       return;
     }
     case 'version':

@@ -1,0 +1,42 @@
+#!/bin/sh
+# strict-groups node installer.
+#
+#   sudo ./install.sh [--host-root DIR] [--cri auto|containerd|crio]
+#                     [--runtime PATH] [--handler NAME] [--no-restart]
+#                     [--dry-run] [--uninstall]
+#
+# Runs from a release directory (strict-groups-runtime beside this script) or
+# from a clone (dist/strict-groups-runtime, built first if missing and npm is
+# there). A node has no Node.js: everything beyond finding the binary is done
+# by the binary itself, "strict-groups-runtime strict-groups install", which
+# "--help" describes.
+set -eu
+
+here=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd)
+
+die() {
+	printf 'install.sh: %s\n' "$*" >&2
+	exit 1
+}
+
+if [ -f "$here/strict-groups-runtime" ]; then
+	binary=$here/strict-groups-runtime
+elif [ -f "$here/package.json" ]; then
+	binary=$here/dist/strict-groups-runtime
+	if [ ! -f "$binary" ]; then
+		command -v npm >/dev/null 2>&1 ||
+			die "no $binary and no npm to build it: run from a release directory, or install Node.js and npm"
+		printf 'install.sh: building %s\n' "$binary" >&2
+		# Build output goes to stderr: stdout is the installer's report.
+		(
+			cd "$here"
+			[ -d node_modules ] || npm ci --no-audit --no-fund
+			npm run build
+		) >&2 || die "building $binary failed"
+	fi
+else
+	die "no strict-groups-runtime beside $0 and no source tree to build it from"
+fi
+
+[ -x "$binary" ] || die "$binary is not executable"
+exec "$binary" strict-groups install "$@"

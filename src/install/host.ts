@@ -1,0 +1,165 @@
+import { execFileSync } from 'node:child_process';
+import { accessSync, closeSync, constants, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readSync, readdirSync, statSync, unlinkSync } from 'node:fs';
+import { join, posix } from 'node:path';
+import { ShimError, describe, errnoCode } from '../errors';
+import { readRegularFile, replaceFileAtomically } from '../files';
+import { readRootfsFile } from '../rootfs';
+
+/**
+ * The host's file system as the installer sees it: `root` is where the host's
+ * `/` is mounted (`/` itself, or `/host` in a DaemonSet). Paths given to and
+ * returned by these functions are the host's view; symlinks in what is read
+ * resolve inside the host root, as the host would see them, and nothing is
+ * written through a symlink.
+ */
+export class Host {
+  readonly root: string;
+
+  constructor(root: string) {
+    this.root = root;
+  }
+
+  /** Where a host path is from here. */
+  local(path: string): string {
+    return join(this.root, path);
+  }
+
+  readText(path: string): string | null {
+    const content = readRootfsFile(this.root, path, { maxBytes: MAX_CONFIG_BYTES });
+    return content === null ? null : content.toString('utf8');
+  }
+
+  list(dir: string): string[] {
+    try {
+      return readdirSync(this.local(dir));
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return [];
+      throw new ShimError(`cannot list ${dir}: ${errnoCode(err) ?? describe(err)}`);
+    }
+  }
+
+  exists(path: string): boolean {
+    return existsSync(this.local(path));
+  }
+
+  /** A program on the host's usual PATH, as the host would find it. */
+  onPath(name: string): string | undefined {
+    for (const dir of HOST_PATH) {
+      const path = posix.join(dir, name);
+      if (this.isExecutable(path)) return path;
+    }
+    return undefined;
+  }
+
+  isExecutable(path: string): boolean {
+    try {
+      accessSync(this.local(path), constants.X_OK);
+      return statSync(this.local(path)).isFile();
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Writes `content` to a host path atomically, creating its directory;
+   * a new file gets `mode` and root's ownership, an old one keeps its own.
+   */
+  write(path: string, content: string | Buffer, mode: number): void {
+    const local = this.writable(path);
+    mkdirSync(posix.dirname(local), { recursive: true, mode: 0o755 });
+    let like = { mode, uid: 0, gid: 0 };
+    try {
+      const stat = lstatSync(local);
+      like = { mode: stat.mode & 0o7777, uid: stat.uid, gid: stat.gid };
+    } catch (err) {
+      if (errnoCode(err) !== 'ENOENT') throw new ShimError(`cannot write ${path}: ${errnoCode(err) ?? describe(err)}`);
+    }
+    replaceFileAtomically(local, content, like);
+  }
+
+  remove(path: string): void {
+    try {
+      unlinkSync(this.writable(path));
+    } catch (err) {
+      if (errnoCode(err) !== 'ENOENT') throw new ShimError(`cannot remove ${path}: ${errnoCode(err) ?? describe(err)}`);
+    }
+  }
+
+  /** Whether the regular file at a host path holds exactly `local`'s bytes. */
+  sameFile(path: string, local: string): boolean {
+    try {
+      return sameContent(this.writable(path), local);
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return false;
+      throw err;
+    }
+  }
+
+  /** The local path of a host path that has no symlink on its way. */
+  private writable(path: string): string {
+    let at = this.root;
+    for (const name of path.split('/').filter((part) => part !== '')) {
+      at = join(at, name);
+      let isLink: boolean;
+      try {
+        isLink = lstatSync(at).isSymbolicLink();
+      } catch (err) {
+        if (errnoCode(err) === 'ENOENT') break;
+        throw new ShimError(`cannot write ${path}: ${errnoCode(err) ?? describe(err)}`);
+      }
+      // Writing through a link could land outside the host root, or in a
+      // read-only image (Flatcar links /etc/containerd/config.toml into /usr).
+      if (isLink) throw new ShimError(`${path}: ${posix.join('/', posix.relative(this.root, at))} is a symlink; install.sh writes only through real directories and files`);
+    }
+    return this.local(path);
+  }
+
+  /** `systemctl try-restart`: restarts the service if it runs, else does nothing. */
+  restart(service: string): 'restarted' | 'no-systemd' {
+    if (this.root !== '/' || !existsSync('/run/systemd/system')) return 'no-systemd';
+    try {
+      execFileSync('systemctl', ['try-restart', `${service}.service`], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 120_000 });
+    } catch (err) {
+      const stderr = (err as { stderr?: Buffer }).stderr?.toString('utf8').trim();
+      throw new ShimError(`systemctl try-restart ${service} failed: ${stderr || describe(err)}`);
+    }
+    return 'restarted';
+  }
+
+  /** Runs one of the host's programs, from inside the host root when it is not `/`. */
+  run(program: string, args: readonly string[]): string {
+    const [file, argv] = this.root === '/' ? [program, args] : ['chroot', [this.root, program, ...args]];
+    return execFileSync(file, argv, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 30_000 });
+  }
+}
+
+/** The directories a systemd service's default PATH holds. */
+const HOST_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
+
+function sameContent(a: string, b: string): boolean {
+  const fa = openSync(a, 'r');
+  try {
+    const fb = openSync(b, 'r');
+    try {
+      const [sa, sb] = [fstatSync(fa), fstatSync(fb)];
+      if (!sa.isFile() || sa.size !== sb.size) return false;
+      const [ba, bb] = [Buffer.alloc(1 << 20), Buffer.alloc(1 << 20)];
+      for (;;) {
+        const na = readSync(fa, ba);
+        const nb = readSync(fb, bb);
+        if (na !== nb || !ba.subarray(0, na).equals(bb.subarray(0, nb))) return false;
+        if (na === 0) return true;
+      }
+    } finally {
+      closeSync(fb);
+    }
+  } finally {
+    closeSync(fa);
+  }
+}
+
+/** A local file's whole content, for copying it onto the host. */
+export function readLocalFile(path: string, maxBytes: number): Buffer {
+  return readRegularFile(path, maxBytes).content;
+}

@@ -1,0 +1,311 @@
+import { parseArgs } from 'node:util';
+import { DEFAULTS, DEFAULT_CONFIG_PATH } from '../config';
+import { ShimError, describe } from '../errors';
+import { writeStdout } from '../log';
+import { loadContainerdConfig, planContainerdInstall, planContainerdUninstall, type FileEdit } from './containerd';
+import { CRIO_CONFIG, CRIO_DROP_IN, CRIO_DROP_IN_DIR, isOurDropIn, planCrioInstall } from './crio';
+import { Host, readLocalFile } from './host';
+import { lineDiff } from './line-diff';
+import { parseToml, type TomlTable } from './toml';
+
+/**
+ * `strict-groups-runtime strict-groups install`, what install.sh runs: puts
+ * this binary on the node, writes the node configuration when there is none,
+ * and wires the runtime handler into containerd or CRI-O. Every step says what
+ * it did, or with --dry-run what it would do; a step with nothing to do says
+ * so, so a second run changes nothing and says that.
+ */
+
+export const INSTALLED_BINARY = '/usr/local/bin/strict-groups-runtime';
+const CONTAINERD_CONFIG = '/etc/containerd/config.toml';
+const BACKUP_SUFFIX = '.strict-groups-backup';
+const MAX_BINARY_BYTES = 512 * 1024 * 1024;
+
+export const INSTALL_USAGE = `usage: install.sh [options]     (strict-groups-runtime strict-groups install [options])
+
+  --host-root DIR      where the host's / is mounted (default /); paths written
+                       into configuration are the host's view
+  --cri CRI            auto (default), containerd or crio
+  --runtime PATH       the real OCI runtime (default: the one the node's runc
+                       handler uses); only used when config.json is written
+  --handler NAME       the runtime handler name (default strict-groups)
+  --containerd-defaults FILE
+                       the output of the node's "containerd config default",
+                       when install.sh cannot run it itself
+  --no-restart         do not restart the CRI runtime
+  --dry-run            show what would change; change nothing
+  --uninstall          take the handler out again
+`;
+
+interface Options {
+  host: Host;
+  cri: 'containerd' | 'crio';
+  handler: string;
+  runtime: string | undefined;
+  containerdDefaults: string | undefined;
+  restart: boolean;
+  dryRun: boolean;
+}
+
+export function runInstall(args: readonly string[], selfPath: string): void {
+  const options = parseOptions(args);
+  if (options === 'help') {
+    writeStdout(INSTALL_USAGE);
+    return;
+  }
+  const uninstall = options.uninstall;
+  const report = new Report(options.dryRun);
+  report.heading(`strict-groups ${uninstall ? 'uninstall' : 'install'}: ${options.cri}, handler "${options.handler}", host root ${options.host.root}${options.dryRun ? ' (dry run: nothing is changed)' : ''}`);
+  const changed = uninstall ? uninstallHandler(options, report) : installAll(options, selfPath, report);
+  restartCri(options, changed, report);
+  if (!uninstall) {
+    report.next(`kubectl apply -f runtimeclass.yaml   (RuntimeClass "${options.handler}" with handler "${options.handler}")`);
+  } else {
+    report.next(`${INSTALLED_BINARY} and ${posixDir(DEFAULT_CONFIG_PATH)} are kept: containers started through the handler need the binary to stop. Remove them once no such container is left, and delete the RuntimeClass.`);
+  }
+}
+
+function parseOptions(args: readonly string[]): (Options & { uninstall: boolean }) | 'help' {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...args],
+      options: {
+        'host-root': { type: 'string', default: '/' },
+        cri: { type: 'string', default: 'auto' },
+        runtime: { type: 'string' },
+        handler: { type: 'string', default: 'strict-groups' },
+        'containerd-defaults': { type: 'string' },
+        'no-restart': { type: 'boolean', default: false },
+        'dry-run': { type: 'boolean', default: false },
+        uninstall: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    throw new ShimError(`install: ${describe(err)}\n\n${INSTALL_USAGE}`);
+  }
+  if (values.help) return 'help';
+  const hostRoot = values['host-root'];
+  if (!hostRoot.startsWith('/')) throw new ShimError(`install: --host-root must be an absolute path, not ${hostRoot}`);
+  // A RuntimeClass handler must be a DNS label.
+  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(values.handler)) {
+    throw new ShimError(`install: --handler ${JSON.stringify(values.handler)} is not a DNS label (lowercase letters, digits and "-", at most 63)`);
+  }
+  if (values.runtime !== undefined && !values.runtime.startsWith('/')) {
+    throw new ShimError(`install: --runtime must be an absolute path on the host, not ${values.runtime}`);
+  }
+  if (!values['dry-run'] && process.geteuid?.() !== 0) throw new ShimError('install: run as root (or with --dry-run)');
+  const host = new Host(hostRoot === '/' ? '/' : hostRoot.replace(/\/+$/, ''));
+  return {
+    host,
+    cri: chooseCri(values.cri, host),
+    handler: values.handler,
+    runtime: values.runtime,
+    containerdDefaults: values['containerd-defaults'],
+    restart: !values['no-restart'],
+    dryRun: values['dry-run'],
+    uninstall: values.uninstall,
+  };
+}
+
+function chooseCri(wanted: string, host: Host): 'containerd' | 'crio' {
+  if (wanted === 'containerd' || wanted === 'crio') return wanted;
+  if (wanted !== 'auto') throw new ShimError(`install: --cri must be auto, containerd or crio, not ${wanted}`);
+  const containerd = host.exists('/etc/containerd') || host.onPath('containerd') !== undefined;
+  const crio = host.exists('/etc/crio') || host.onPath('crio') !== undefined;
+  if (containerd && crio) throw new ShimError('install: both containerd and CRI-O are on this host; choose one with --cri');
+  if (containerd) return 'containerd';
+  if (crio) return 'crio';
+  throw new ShimError(`install: neither containerd nor CRI-O found under ${host.root} (no /etc/containerd, /etc/crio or binary on PATH); use --cri`);
+}
+
+/** Returns whether the CRI runtime's configuration changed. */
+function installAll(options: Options, selfPath: string, report: Report): boolean {
+  installBinary(options, selfPath, report);
+  const wiring = options.cri === 'containerd' ? containerdInstall(options) : crioInstall(options);
+  writeNodeConfig(options, wiring.runtime, report);
+  for (const line of wiring.notes) report.note(line);
+  return applyEdits(options, wiring.edits, report);
+}
+
+function installBinary({ host, dryRun }: Options, selfPath: string, report: Report): void {
+  if (host.sameFile(INSTALLED_BINARY, selfPath)) {
+    report.unchanged(INSTALLED_BINARY);
+    return;
+  }
+  if (!dryRun) host.write(INSTALLED_BINARY, readLocalFile(selfPath, MAX_BINARY_BYTES), 0o755);
+  report.did('installed', INSTALLED_BINARY);
+}
+
+interface Wiring {
+  edits: FileEdit[];
+  /** The real runtime the node's handler uses, as the host sees it. */
+  runtime: string;
+  notes: string[];
+}
+
+function containerdInstall(options: Options): Wiring {
+  const { host } = options;
+  const loaded = loadContainerdConfig(hostReader(host), CONTAINERD_CONFIG);
+  const plan = planContainerdInstall(loaded, { handler: options.handler, binaryName: INSTALLED_BINARY, defaults: containerdDefaults(options) });
+  const notes = [
+    `containerd config version ${plan.version}; the handler goes into ${plan.target}, the file whose CRI section containerd uses`,
+    `settings copied from handler "${plan.copiedFrom}"${plan.wroteDefaultHandler ? `, which was implicit and is now written out so that containerd keeps it` : ''}`,
+  ];
+  return { edits: plan.edits, runtime: realRuntime(options, plan.runtimeBinary || host.onPath('runc'), `the "${plan.copiedFrom}" handler`), notes };
+}
+
+function containerdDefaults({ host, containerdDefaults: file }: Options): TomlTable | undefined {
+  if (file !== undefined) return parseToml(readLocalFile(file, 4 * 1024 * 1024).toString('utf8'), file);
+  const containerd = host.onPath('containerd');
+  if (containerd === undefined) return undefined;
+  try {
+    return parseToml(host.run(containerd, ['config', 'default']), `${containerd} config default`);
+  } catch {
+    // Only needed when the configuration leaves the runc handler implicit;
+    // that case stops with a message saying so.
+    return undefined;
+  }
+}
+
+function crioInstall(options: Options): Wiring {
+  const { host } = options;
+  const ours = host.readText(CRIO_DROP_IN);
+  if (ours !== null && !isOurDropIn(ours)) throw new ShimError(`${CRIO_DROP_IN} exists and was not written by install.sh; move it away first`);
+  const files = [CRIO_CONFIG, ...host.list(CRIO_DROP_IN_DIR).sort().map((name) => `${CRIO_DROP_IN_DIR}/${name}`)]
+    .filter((path) => path !== CRIO_DROP_IN)
+    .flatMap((path) => {
+      const text = host.readText(path);
+      return text === null ? [] : [{ path, text }];
+    });
+  const plan = planCrioInstall(files, { handler: options.handler, runtimePath: INSTALLED_BINARY, onPath: (name) => host.onPath(name) });
+  const edits = ours === plan.dropIn ? [] : [{ path: CRIO_DROP_IN, before: ours, after: plan.dropIn }];
+  return {
+    edits,
+    runtime: realRuntime(options, plan.runtimeBinary, `CRI-O's "${plan.copiedFrom}" runtime`),
+    notes: [`settings copied from CRI-O's runtime "${plan.copiedFrom}"`],
+  };
+}
+
+function realRuntime({ host, runtime }: Options, found: string | undefined, what: string): string {
+  const chosen = runtime ?? found;
+  if (chosen === undefined) throw new ShimError(`cannot find the real runtime of ${what} on the host's PATH; pass --runtime PATH`);
+  if (chosen === INSTALLED_BINARY) throw new ShimError(`${what} already runs ${INSTALLED_BINARY}; pass the real runtime with --runtime PATH`);
+  if (!host.isExecutable(chosen)) throw new ShimError(`the real runtime ${chosen} (${runtime === undefined ? what : '--runtime'}) is not an executable file on the host`);
+  return chosen;
+}
+
+function writeNodeConfig({ host, dryRun, runtime: asked }: Options, runtime: string, report: Report): void {
+  const existing = host.readText(DEFAULT_CONFIG_PATH);
+  if (existing !== null) {
+    report.unchanged(`${DEFAULT_CONFIG_PATH} (it exists; its settings stay the operator's)`);
+    if (asked !== undefined) report.note(`--runtime ${asked} was not written: ${DEFAULT_CONFIG_PATH} already exists`);
+    return;
+  }
+  const config = { ...DEFAULTS, runtime };
+  if (!dryRun) host.write(DEFAULT_CONFIG_PATH, JSON.stringify(config, null, 2) + '\n', 0o644);
+  report.did('wrote', `${DEFAULT_CONFIG_PATH} (runtime ${runtime}, defaultPolicy ${config.defaultPolicy})`);
+}
+
+function uninstallHandler(options: Options, report: Report): boolean {
+  const { host } = options;
+  let edits: FileEdit[];
+  if (options.cri === 'containerd') {
+    edits = planContainerdUninstall(loadContainerdConfig(hostReader(host), CONTAINERD_CONFIG));
+  } else {
+    const ours = host.readText(CRIO_DROP_IN);
+    if (ours !== null && !isOurDropIn(ours)) throw new ShimError(`${CRIO_DROP_IN} was not written by install.sh; leaving it`);
+    edits = ours === null ? [] : [{ path: CRIO_DROP_IN, before: ours, after: null }];
+  }
+  if (edits.length === 0) report.unchanged(`no handler installed by install.sh in the ${options.cri} configuration`);
+  return applyEdits(options, edits, report);
+}
+
+/** Writes (or shows) each edit; a file's original is kept once, as a backup. */
+function applyEdits({ host, dryRun }: Options, edits: readonly FileEdit[], report: Report): boolean {
+  for (const edit of edits) {
+    const backup = edit.path + BACKUP_SUFFIX;
+    const backupText = host.readText(backup);
+    if (edit.after === null) {
+      if (!dryRun) host.remove(edit.path);
+      report.did('removed', edit.path);
+    } else {
+      if (!dryRun && edit.before !== null && backupText === null) host.write(backup, edit.before, 0o600);
+      if (!dryRun) host.write(edit.path, edit.after, 0o644);
+      report.did(edit.before === null ? 'created' : 'edited', edit.path + (edit.before !== null && backupText === null ? ` (original kept as ${backup})` : ''));
+    }
+    report.diff(lineDiff(edit.before ?? '', edit.after ?? ''));
+    // Back to the original: the backup has served.
+    if (backupText !== null && (edit.after ?? '') === backupText) {
+      if (!dryRun) host.remove(backup);
+      report.did('removed', `${backup} (the file is the original again)`);
+    }
+  }
+  if (edits.length === 0) report.unchanged('CRI runtime configuration');
+  return edits.length > 0;
+}
+
+function restartCri({ host, cri, restart, dryRun }: Options, changed: boolean, report: Report): void {
+  const service = cri === 'containerd' ? 'containerd' : 'crio';
+  if (!changed) return;
+  if (!restart || dryRun) {
+    report.next(`restart ${service} to apply: systemctl restart ${service}`);
+    return;
+  }
+  if (host.restart(service) === 'restarted') {
+    report.did('restarted', `${service} (if it was running)`);
+  } else {
+    report.next(`restart ${service} on the host to apply (no systemd here${host.root === '/' ? '' : ` or the host root is not /`})`);
+  }
+}
+
+function hostReader(host: Host): { read(path: string): string | null; list(dir: string): string[] } {
+  return { read: (path) => host.readText(path), list: (dir) => host.list(dir) };
+}
+
+function posixDir(path: string): string {
+  return path.slice(0, path.lastIndexOf('/') + 1);
+}
+
+const PLANNED = {
+  installed: 'would install',
+  wrote: 'would write',
+  created: 'would create',
+  edited: 'would edit',
+  removed: 'would remove',
+  restarted: 'would restart',
+} as const;
+
+/** What the installer tells the operator, on stdout, line by line. */
+class Report {
+  private readonly dryRun: boolean;
+  private nextShown = false;
+
+  constructor(dryRun: boolean) {
+    this.dryRun = dryRun;
+  }
+
+  heading(text: string): void {
+    writeStdout(`${text}\n`);
+  }
+  did(verb: keyof typeof PLANNED, what: string): void {
+    writeStdout(`  ${(this.dryRun ? PLANNED[verb] : verb).padEnd(13)} ${what}\n`);
+  }
+  unchanged(what: string): void {
+    writeStdout(`  ${'unchanged'.padEnd(13)} ${what}\n`);
+  }
+  note(text: string): void {
+    writeStdout(`  ${'note'.padEnd(13)} ${text}\n`);
+  }
+  diff(lines: readonly string[]): void {
+    for (const line of lines) writeStdout(`      ${line}\n`);
+  }
+  next(text: string): void {
+    if (!this.nextShown) writeStdout('next:\n');
+    this.nextShown = true;
+    writeStdout(`  ${text}\n`);
+  }
+}
