@@ -95,6 +95,11 @@ export class Host {
     }
   }
 
+  /** Throws unless `path` can be written without following a symlink. */
+  assertWritable(path: string): void {
+    this.writable(path);
+  }
+
   /** The local path of a host path that has no symlink on its way. */
   private writable(path: string): string {
     let at = this.root;

@@ -122,22 +122,39 @@ function chooseCri(wanted: string, host: Host): 'containerd' | 'crio' {
   throw new ShimError(`install: neither containerd nor CRI-O found under ${host.root} (no /etc/containerd, /etc/crio or binary on PATH); use --cri`);
 }
 
+/**
+ * One thing the installer does, or found done. Nothing is written until every
+ * step is planned and every path it writes is known to be writable, so a
+ * refusal leaves the host as it was.
+ */
+type Step =
+  | { kind: 'change'; verb: keyof typeof PLANNED; what: string; writes: string[]; apply: () => void; diff?: string[] }
+  | { kind: 'unchanged'; what: string }
+  | { kind: 'note'; text: string };
+
 /** Returns whether the CRI runtime's configuration changed. */
 function installAll(options: Options, selfPath: string, report: Report): boolean {
-  installBinary(options, selfPath, report);
+  const binary = binarySteps(options, selfPath);
   const wiring = options.cri === 'containerd' ? containerdInstall(options) : crioInstall(options);
-  writeNodeConfig(options, wiring.runtime, report);
-  for (const line of wiring.notes) report.note(line);
-  return applyEdits(options, wiring.edits, report);
+  const steps = [
+    ...binary,
+    ...nodeConfigSteps(options, wiring.runtime),
+    ...wiring.notes.map((text): Step => ({ kind: 'note', text })),
+    ...editSteps(options, wiring.edits),
+  ];
+  carryOut(options, steps, report);
+  return wiring.edits.length > 0;
 }
 
-function installBinary({ host, dryRun }: Options, selfPath: string, report: Report): void {
-  if (host.sameFile(INSTALLED_BINARY, selfPath)) {
-    report.unchanged(INSTALLED_BINARY);
-    return;
-  }
-  if (!dryRun) host.write(INSTALLED_BINARY, readLocalFile(selfPath, MAX_BINARY_BYTES), 0o755);
-  report.did('installed', INSTALLED_BINARY);
+function binarySteps({ host }: Options, selfPath: string): Step[] {
+  if (host.sameFile(INSTALLED_BINARY, selfPath)) return [{ kind: 'unchanged', what: INSTALLED_BINARY }];
+  return [{
+    kind: 'change',
+    verb: 'installed',
+    what: INSTALLED_BINARY,
+    writes: [INSTALLED_BINARY],
+    apply: () => host.write(INSTALLED_BINARY, readLocalFile(selfPath, MAX_BINARY_BYTES), 0o755),
+  }];
 }
 
 interface Wiring {
@@ -198,16 +215,20 @@ function realRuntime({ host, runtime }: Options, found: string | undefined, what
   return chosen;
 }
 
-function writeNodeConfig({ host, dryRun, runtime: asked }: Options, runtime: string, report: Report): void {
-  const existing = host.readText(DEFAULT_CONFIG_PATH);
-  if (existing !== null) {
-    report.unchanged(`${DEFAULT_CONFIG_PATH} (it exists; its settings stay the operator's)`);
-    if (asked !== undefined) report.note(`--runtime ${asked} was not written: ${DEFAULT_CONFIG_PATH} already exists`);
-    return;
+function nodeConfigSteps({ host, runtime: asked }: Options, runtime: string): Step[] {
+  if (host.readText(DEFAULT_CONFIG_PATH) !== null) {
+    const steps: Step[] = [{ kind: 'unchanged', what: `${DEFAULT_CONFIG_PATH} (it exists; its settings stay the operator's)` }];
+    if (asked !== undefined) steps.push({ kind: 'note', text: `--runtime ${asked} was not written: ${DEFAULT_CONFIG_PATH} already exists` });
+    return steps;
   }
   const config = { ...DEFAULTS, runtime };
-  if (!dryRun) host.write(DEFAULT_CONFIG_PATH, JSON.stringify(config, null, 2) + '\n', 0o644);
-  report.did('wrote', `${DEFAULT_CONFIG_PATH} (runtime ${runtime}, defaultPolicy ${config.defaultPolicy})`);
+  return [{
+    kind: 'change',
+    verb: 'wrote',
+    what: `${DEFAULT_CONFIG_PATH} (runtime ${runtime}, defaultPolicy ${config.defaultPolicy})`,
+    writes: [DEFAULT_CONFIG_PATH],
+    apply: () => host.write(DEFAULT_CONFIG_PATH, JSON.stringify(config, null, 2) + '\n', 0o644),
+  }];
 }
 
 function uninstallHandler(options: Options, report: Report): boolean {
@@ -220,32 +241,55 @@ function uninstallHandler(options: Options, report: Report): boolean {
     if (ours !== null && !isOurDropIn(ours)) throw new ShimError(`${CRIO_DROP_IN} was not written by install.sh; leaving it`);
     edits = ours === null ? [] : [{ path: CRIO_DROP_IN, before: ours, after: null }];
   }
-  if (edits.length === 0) report.unchanged(`no handler installed by install.sh in the ${options.cri} configuration`);
-  return applyEdits(options, edits, report);
+  const nothing: Step = { kind: 'unchanged', what: `no handler installed by install.sh in the ${options.cri} configuration` };
+  carryOut(options, edits.length === 0 ? [nothing] : editSteps(options, edits), report);
+  return edits.length > 0;
 }
 
-/** Writes (or shows) each edit; a file's original is kept once, as a backup. */
-function applyEdits({ host, dryRun }: Options, edits: readonly FileEdit[], report: Report): boolean {
-  for (const edit of edits) {
+/** Each edit as steps; a file's original is kept once, as a backup, until the file is the original again. */
+function editSteps({ host }: Options, edits: readonly FileEdit[]): Step[] {
+  if (edits.length === 0) return [{ kind: 'unchanged', what: 'CRI runtime configuration' }];
+  return edits.flatMap((edit): Step[] => {
     const backup = edit.path + BACKUP_SUFFIX;
     const backupText = host.readText(backup);
+    const diff = lineDiff(edit.before ?? '', edit.after ?? '');
+    const steps: Step[] = [];
     if (edit.after === null) {
-      if (!dryRun) host.remove(edit.path);
-      report.did('removed', edit.path);
+      steps.push({ kind: 'change', verb: 'removed', what: edit.path, writes: [edit.path], apply: () => host.remove(edit.path), diff });
     } else {
-      if (!dryRun && edit.before !== null && backupText === null) host.write(backup, edit.before, 0o600);
-      if (!dryRun) host.write(edit.path, edit.after, 0o644);
-      report.did(edit.before === null ? 'created' : 'edited', edit.path + (edit.before !== null && backupText === null ? ` (original kept as ${backup})` : ''));
+      const { after } = edit;
+      const keepBackup = edit.before !== null && backupText === null ? edit.before : undefined;
+      steps.push({
+        kind: 'change',
+        verb: edit.before === null ? 'created' : 'edited',
+        what: edit.path + (keepBackup !== undefined ? ` (original kept as ${backup})` : ''),
+        writes: keepBackup !== undefined ? [backup, edit.path] : [edit.path],
+        apply: () => {
+          if (keepBackup !== undefined) host.write(backup, keepBackup, 0o600);
+          host.write(edit.path, after, 0o644);
+        },
+        diff,
+      });
     }
-    report.diff(lineDiff(edit.before ?? '', edit.after ?? ''));
-    // Back to the original: the backup has served.
     if (backupText !== null && (edit.after ?? '') === backupText) {
-      if (!dryRun) host.remove(backup);
-      report.did('removed', `${backup} (the file is the original again)`);
+      steps.push({ kind: 'change', verb: 'removed', what: `${backup} (the file is the original again)`, writes: [backup], apply: () => host.remove(backup) });
+    }
+    return steps;
+  });
+}
+
+/** Checks every write, then carries the steps out (or, in a dry run, only shows them). */
+function carryOut({ host, dryRun }: Options, steps: readonly Step[], report: Report): void {
+  for (const step of steps) if (step.kind === 'change') for (const path of step.writes) host.assertWritable(path);
+  for (const step of steps) {
+    if (step.kind === 'unchanged') report.unchanged(step.what);
+    else if (step.kind === 'note') report.note(step.text);
+    else {
+      if (!dryRun) step.apply();
+      report.did(step.verb, step.what);
+      if (step.diff !== undefined) report.diff(step.diff);
     }
   }
-  if (edits.length === 0) report.unchanged('CRI runtime configuration');
-  return edits.length > 0;
 }
 
 function restartCri({ host, cri, restart, dryRun }: Options, changed: boolean, report: Report): void {
