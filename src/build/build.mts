@@ -5,7 +5,7 @@
  */
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateValidators } from './validators.mts';
@@ -59,14 +59,17 @@ writeFileSync(
 );
 execFileSync(process.execPath, ['--experimental-sea-config', seaConfig], { stdio: ['ignore', 'ignore', 'inherit'] });
 
-rmSync(binary, { force: true });
-copyFileSync(process.execPath, binary);
-chmodSync(binary, 0o755);
+// Built beside the target and renamed over it: a plain node binary must
+// never stand at dist/strict-groups-runtime, even while a build runs.
+const unfinished = `${binary}.${process.pid}.tmp`;
+copyFileSync(process.execPath, unfinished);
+chmodSync(unfinished, 0o755);
 execFileSync(
   join(root, 'node_modules', '.bin', 'postject'),
-  [binary, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SEA_FUSE],
+  [unfinished, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SEA_FUSE],
   // postject warns about ELF notes it does not know; only failures matter.
   { stdio: ['ignore', 'ignore', 'pipe'] },
 );
+renameSync(unfinished, binary);
 rmSync(blob);
 rmSync(seaConfig);

@@ -114,12 +114,8 @@ export function nameMatcher(pattern: string): (name: string) => boolean {
     else if (c === '?') source += '[^/]';
     else if (c === '\\' && i + 1 < pattern.length) source += escapeRegExp(pattern[++i]!);
     else if (c === '[') {
-      const end = pattern.indexOf(']', i + 2);
-      if (end < 0) throw new ShimError(`bad import pattern ${pattern}`);
-      let body = pattern.slice(i + 1, end);
-      const negated = body.startsWith('^');
-      if (negated) body = body.slice(1);
-      source += `[${negated ? '^' : ''}${body.replace(/[\]\\^]/g, '\\$&')}]`;
+      const { regExp, end } = characterClass(pattern, i);
+      source += regExp;
       i = end;
     } else source += escapeRegExp(c);
   }
@@ -127,8 +123,28 @@ export function nameMatcher(pattern: string): (name: string) => boolean {
   return (name) => re.test(name);
 }
 
+/** The `[...]` starting at `start`, as a RegExp class, and the index of its `]`. */
+function characterClass(pattern: string, start: number): { regExp: string; end: number } {
+  let i = start + 1;
+  const negated = pattern[i] === '^';
+  if (negated) i++;
+  let body = '';
+  for (; i < pattern.length && pattern[i] !== ']'; i++) {
+    let c = pattern[i]!;
+    if (c === '\\' && i + 1 < pattern.length) c = pattern[++i]!;
+    else if (c === '-' && body !== '' && pattern[i + 1] !== ']') {
+      body += '-'; // a range
+      continue;
+    }
+    body += /[\]\\^-]/.test(c) ? `\\${c}` : c;
+  }
+  // Go: an unclosed or empty class is ErrBadPattern, which stops containerd.
+  if (i >= pattern.length || body === '') throw new ShimError(`bad import pattern ${pattern}`);
+  return { regExp: `[${negated ? '^' : ''}${body}]`, end: i };
+}
+
 function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
+  return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 }
 
 export interface HandlerRequest {

@@ -69,7 +69,8 @@ export function planCrioInstall(files: readonly CrioFile[], request: CrioRequest
   const source = runtimes[copiedFrom] ?? {};
   const configuredPath = typeof source['runtime_path'] === 'string' && source['runtime_path'] !== '' ? source['runtime_path'] : undefined;
   const runtimeBinary = configuredPath ?? request.onPath(copiedFrom);
-  if (source['runtime_type'] !== undefined && source['runtime_type'] !== 'oci') {
+  // CRI-O runs a runtime with an empty or absent type as "oci".
+  if (source['runtime_type'] !== undefined && source['runtime_type'] !== '' && source['runtime_type'] !== 'oci') {
     throw new ShimError(`CRI-O's default runtime "${copiedFrom}" is runtime_type "${String(source['runtime_type'])}", not "oci"; strict-groups wraps an OCI runtime`);
   }
 

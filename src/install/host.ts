@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { accessSync, closeSync, constants, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readSync, readdirSync, statSync, unlinkSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readSync, readdirSync, readlinkSync, statSync, unlinkSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { ShimError, describe, errnoCode } from '../errors';
 import { readRegularFile, replaceFileAtomically } from '../files';
@@ -52,12 +52,47 @@ export class Host {
   }
 
   isExecutable(path: string): boolean {
+    const local = this.resolve(path);
+    if (local === undefined) return false;
     try {
-      accessSync(this.local(path), constants.X_OK);
-      return statSync(this.local(path)).isFile();
+      accessSync(local, constants.X_OK);
+      return statSync(local).isFile();
     } catch {
       return false;
     }
+  }
+
+  /**
+   * Where a host path really is, its symlinks followed as the host would
+   * follow them: an absolute target starts again at the host root and ".."
+   * stops there. undefined for a loop; a missing name ends the walk.
+   */
+  private resolve(path: string): string | undefined {
+    const pending = path.split('/').filter((part) => part !== '');
+    const done: string[] = [];
+    for (let links = 0; pending.length > 0; ) {
+      const name = pending.shift()!;
+      if (name === '.') continue;
+      if (name === '..') {
+        done.pop();
+        continue;
+      }
+      const local = join(this.root, ...done, name);
+      let target: string;
+      try {
+        if (!lstatSync(local).isSymbolicLink()) {
+          done.push(name);
+          continue;
+        }
+        target = readlinkSync(local);
+      } catch {
+        return join(this.root, ...done, name, ...pending);
+      }
+      if (++links > 40) return undefined;
+      if (target.startsWith('/')) done.length = 0;
+      pending.unshift(...target.split('/').filter((part) => part !== ''));
+    }
+    return join(this.root, ...done);
   }
 
   /**

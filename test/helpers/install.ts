@@ -39,13 +39,16 @@ export function installerPrerequisites(needs: { containerd: boolean }): string |
 export function hostTree(fixture: string | null): string {
   const tree = mkdtempSync(join(tmpdir(), 'sg-host-'));
   if (fixture !== null) fse.copySync(join(FIXTURES, fixture), tree);
-  linkProgram(tree, '/usr/sbin/runc', '/usr/sbin/runc');
+  copyProgram(tree, '/usr/sbin/runc', '/usr/sbin/runc');
   return tree;
 }
 
-/** Makes `hostPath` in the tree an executable that is really `real`. */
-export function linkProgram(tree: string, hostPath: string, real: string): void {
-  fse.ensureSymlinkSync(real, join(tree, hostPath));
+/**
+ * Puts a copy of this machine's `real` at `hostPath` in the tree. A copy, not
+ * a symlink: the installer resolves links as the host would, inside the tree.
+ */
+export function copyProgram(tree: string, hostPath: string, real: string): void {
+  fse.copySync(real, join(tree, hostPath));
 }
 
 export interface Run {

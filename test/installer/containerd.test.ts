@@ -8,7 +8,7 @@ import t from 'tap';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync, existsSync, symlinkSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { at, configDump, hostTree, install, installerPrerequisites, linkProgram, parseToml, snapshot, type TomlDoc } from '../helpers/install';
+import { at, configDump, hostTree, install, installerPrerequisites, copyProgram, parseToml, snapshot, type TomlDoc } from '../helpers/install';
 
 const skip = installerPrerequisites({ containerd: true });
 if (skip !== undefined) {
@@ -61,7 +61,7 @@ const CASES: Record<string, Case> = {
     edited: '/etc/containerd/conf.d/20-cri.toml',
     runtime: '/usr/local/sbin/runc',
     systemdCgroup: true,
-    setup: (tree) => linkProgram(tree, '/usr/local/sbin/runc', '/usr/sbin/runc'),
+    setup: (tree) => copyProgram(tree, '/usr/local/sbin/runc', '/usr/sbin/runc'),
   },
   "Debian's packaged config: a CRI section with the runc handler left implicit": {
     fixture: 'containerd-debian',
@@ -243,6 +243,21 @@ t.test('refusals leave everything as it was', async (t) => {
     t.equal(bad.exitCode, 1);
     t.match(bad.stderr, /is not a DNS label/);
   });
+});
+
+t.test("the real runtime is found as the host sees it: links resolve inside the host root", async (t) => {
+  const tree = hostTree('containerd-1.6-kubeadm');
+  t.teardown(() => rmSync(tree, { recursive: true, force: true }));
+  rmSync(join(tree, 'usr/sbin/runc'));
+  // On the host, /usr/sbin/runc -> /usr/lib/runc/runc; here that is the tree's file, not this machine's.
+  symlinkSync('/usr/lib/runc/runc', join(tree, 'usr/sbin/runc'));
+  const missing = await install(tree, '--cri', 'containerd', '--dry-run');
+  t.equal(missing.exitCode, 1, 'the link target is not in the host root');
+  t.match(missing.stderr, /cannot find the real runtime of the "runc" handler on the host's PATH/);
+  copyProgram(tree, '/usr/lib/runc/runc', '/usr/sbin/runc');
+  const found = await install(tree, '--cri', 'containerd', '--dry-run');
+  t.equal(found.exitCode, 0, found.stderr);
+  t.match(found.stdout, /would write +\/etc\/strict-groups\/config\.json \(runtime \/usr\/sbin\/runc,/);
 });
 
 t.test('--cri auto finds the CRI runtime, and will not guess between two', async (t) => {

@@ -9,7 +9,7 @@ import { copyFileSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SHIM } from '../helpers/oci';
-import { INSTALL_SH, at, hostTree, install, installerPrerequisites, linkProgram, parseToml, snapshot } from '../helpers/install';
+import { INSTALL_SH, at, hostTree, install, installerPrerequisites, copyProgram, parseToml, snapshot } from '../helpers/install';
 
 const skip = installerPrerequisites({ containerd: false });
 if (skip !== undefined) {
@@ -61,7 +61,7 @@ t.test('the drop-in copies the default runtime, and uninstall removes it', async
 t.test('a default runtime chosen in a later drop-in wins, with its own runtime_path', async (t) => {
   const tree = hostTree('crio');
   t.teardown(() => rmSync(tree, { recursive: true, force: true }));
-  linkProgram(tree, '/usr/bin/crun', '/usr/bin/crun');
+  copyProgram(tree, '/usr/bin/crun', '/usr/bin/crun');
   writeFileSync(join(tree, 'etc/crio/crio.conf.d/20-default.conf'), '[crio.runtime]\ndefault_runtime = "crun"\n');
   const run = await install(tree, '--cri', 'crio', '--handler', 'strict');
   t.equal(run.exitCode, 0, run.stderr);
