@@ -1,6 +1,6 @@
 import { posix } from 'node:path';
 import { ShimError } from '../errors';
-import { appendBlock, stripBlocks } from './managed-block';
+import { appendBlock, blockBodies, stripBlocks } from './managed-block';
 import { canonicalToml, isTable, parseToml, stringifyToml, tableAt, withValueAt, type TomlTable } from './toml';
 
 /**
@@ -212,7 +212,7 @@ export function planContainerdInstall(loaded: readonly LoadedFile[], request: Ha
   // the section has none, the built-in runc handler must be written out too.
   const explicitRuntimes = tableAt(target.table, runtimesPath);
   const defaultSection = request.defaults === undefined ? undefined : tableAt(request.defaults, ['plugins', criKey(Number(request.defaults['version'])), 'containerd']);
-  const runtimes = explicitRuntimes ?? tableAt(defaultSection ?? {}, ['runtimes']);
+  const runtimes = explicitRuntimes ?? tableAt(defaultSection ?? {}, ['runtimes']) ?? writtenOutBefore(loaded, runtimesPath, request.handler);
   if (runtimes === undefined) {
     throw new ShimError(`${target.path} has no runtime handlers and containerd's defaults are unknown (could not run "containerd config default"); pass --containerd-defaults FILE`);
   }
@@ -255,6 +255,20 @@ export function planContainerdUninstall(loaded: readonly LoadedFile[]): FileEdit
     edits.push({ path: file.path, before: file.text, after: stripped === '' ? null : stripped });
   }
   return edits;
+}
+
+/**
+ * The handlers an earlier run wrote out from containerd's defaults, so that a
+ * run without the defaults at hand still writes the same block.
+ */
+function writtenOutBefore(loaded: readonly LoadedFile[], runtimesPath: readonly string[], handler: string): TomlTable | undefined {
+  for (const file of loaded.toReversed()) {
+    for (const body of file.text === null ? [] : blockBodies(file.text, file.path).reverse()) {
+      const { [handler]: _ours, ...others } = tableAt(parseToml(body, file.path), runtimesPath) ?? {};
+      if (Object.keys(others).length > 0) return others;
+    }
+  }
+  return undefined;
 }
 
 function withoutBlocks(file: LoadedFile): LoadedFile {

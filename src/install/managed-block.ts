@@ -19,16 +19,41 @@ export function appendBlock(text: string, body: string): string {
 
 /** `text` without any block and the blank line appendBlock put before it. */
 export function stripBlocks(text: string, where: string): string {
-  let result = text;
-  for (;;) {
-    const begin = findLine(result, BEGIN, 0);
-    if (begin < 0) return result;
-    const end = findLine(result, END, begin);
+  let result = '';
+  let at = 0;
+  for (const block of findBlocks(text, where)) {
+    const before = result + text.slice(at, block.begin);
+    result = before.endsWith('\n\n') ? before.slice(0, -1) : before;
+    at = block.after;
+  }
+  return result + text.slice(at);
+}
+
+/** What stands between the markers of each block. */
+export function blockBodies(text: string, where: string): string[] {
+  return findBlocks(text, where).map((block) => text.slice(block.bodyStart, block.bodyEnd));
+}
+
+interface BlockSpan {
+  begin: number;
+  bodyStart: number;
+  bodyEnd: number;
+  /** Just past the END line. */
+  after: number;
+}
+
+function findBlocks(text: string, where: string): BlockSpan[] {
+  const spans: BlockSpan[] = [];
+  for (let from = 0; ; ) {
+    const begin = findLine(text, BEGIN, from);
+    if (begin < 0) return spans;
+    const end = findLine(text, END, begin);
     // Guessing where a damaged block ends could cut the operator's settings.
     if (end < 0) throw new ShimError(`${where}: a "${BEGIN}" line has no "${END}" line after it; mend the file by hand`);
-    const lineEnd = result.indexOf('\n', end);
-    const before = result.slice(0, begin);
-    result = (before.endsWith('\n\n') ? before.slice(0, -1) : before) + (lineEnd < 0 ? '' : result.slice(lineEnd + 1));
+    const lineEnd = text.indexOf('\n', end);
+    const after = lineEnd < 0 ? text.length : lineEnd + 1;
+    spans.push({ begin, bodyStart: text.indexOf('\n', begin) + 1, bodyEnd: end, after });
+    from = after;
   }
 }
 

@@ -64,12 +64,13 @@ export async function install(tree: string, ...args: string[]): Promise<Run> {
 
 /**
  * `containerd config dump` of the tree's configuration, as containerd on
- * that host would load it.
+ * that host would load it. Its `imports` line lists the files loaded in Go
+ * map order, which changes from run to run; it is sorted here.
  */
 export async function configDump(tree: string): Promise<string> {
   const script = 'mkdir -p /etc/containerd && mount --bind "$1" /etc/containerd && exec containerd config dump';
   const result = await execa('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', join(tree, 'etc', 'containerd')], { timeout: 30_000 });
-  return result.stdout;
+  return result.stdout.replace(/^imports = (\[.*\])$/m, (_line, list: string) => `imports = ${JSON.stringify((JSON.parse(list) as string[]).sort()).replaceAll(',', ', ')}`);
 }
 
 export type TomlDoc = Record<string, unknown>;

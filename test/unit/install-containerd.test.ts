@@ -517,6 +517,12 @@ ${END_LINE}`,
       t.strictSame(plan({ [MAIN]: result.edits[0]!.after! }, DEFAULTS_V2).edits, []);
     });
 
+    t.test('idempotent without them: the runc handler the block wrote out stands in', async (t) => {
+      const again = plan({ [MAIN]: result.edits[0]!.after! });
+      t.strictSame(again.edits, []);
+      t.equal(again.wroteDefaultHandler, true);
+    });
+
     t.test('a main file with no CRI section at all', async (t) => {
       const bare = 'version = 2\nroot = "/var/lib/containerd"\n';
       const r = plan({ [MAIN]: bare }, DEFAULTS_V2);
@@ -556,6 +562,7 @@ ${END_LINE}`,
     const installed = { [MAIN]: edit.after! };
     t.strictSame(planContainerdUninstall(loadContainerdConfig(fsReader(installed), MAIN)), [{ path: MAIN, before: edit.after, after: null }]);
     t.strictSame(plan(installed, DEFAULTS_V2).edits, [], 'idempotent');
+    t.strictSame(plan(installed).edits, [], 'idempotent without the defaults too');
 
     t.test('containerd 2.x defaults: version 3 and its plugin', async (t) => {
       const v3 = plan({}, DEFAULTS_V3);
