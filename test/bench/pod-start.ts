@@ -15,8 +15,14 @@
  *   node_modules/node/bin/node --import=@tapjs/typescript/import test/bench/pod-start.ts
  */
 import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { ContainerdNode, HANDLER, prerequisites, type PodSpec } from '../helpers/containerd';
-import { POLICY } from '../helpers/oci';
+import { POLICY, ROOT } from '../helpers/oci';
+
+/** The Node the shim is built from; its bare start is the shim's floor per call. */
+const NODE = join(ROOT, 'node_modules', 'node', 'bin', 'node');
+/** Runtime calls in one pod start: create and start, of the sandbox and of the container. */
+const CALLS_PER_POD = 4;
 
 const HANDLERS = ['runc', HANDLER] as const;
 /** Unmeasured rounds first: page cache, the shim binary's first load. */
@@ -35,6 +41,12 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
+function timedNodeStart(): number {
+  const start = process.hrtime.bigint();
+  execFileSync(NODE, ['-e', '0'], { stdio: 'ignore' });
+  return Number(process.hrtime.bigint() - start) / 1e6;
+}
+
 /** Starts one pod, returns the milliseconds until StartContainer returned, then tears the pod down. */
 async function timedStart(node: ContainerdNode, spec: PodSpec): Promise<number> {
   const start = process.hrtime.bigint();
@@ -51,6 +63,7 @@ async function main(): Promise<void> {
   const node = await ContainerdNode.start();
   try {
     const samples: Record<(typeof HANDLERS)[number], number[]> = { runc: [], [HANDLER]: [] };
+    const nodeStarts: number[] = [];
     for (let round = -WARM_UP; round < pods; round++) {
       for (const handler of HANDLERS) {
         const spec: PodSpec = {
@@ -64,11 +77,15 @@ async function main(): Promise<void> {
         const elapsed = await timedStart(node, spec);
         if (round >= 0) samples[handler].push(elapsed);
       }
+      const bare = timedNodeStart();
+      if (round >= 0) nodeStarts.push(bare);
     }
 
     const version = await node.cri.version();
     const runc = median(samples.runc);
     const shim = median(samples[HANDLER]);
+    const bare = median(nodeStarts);
+    const perCall = (shim - runc) / CALLS_PER_POD;
     const ms = (value: number): string => `${value.toFixed(1).padStart(7)} ms`;
     process.stdout.write(
       [
@@ -77,6 +94,8 @@ async function main(): Promise<void> {
         `  runc           ${ms(runc)}`,
         `  strict-groups  ${ms(shim)}`,
         `  extra          ${ms(shim - runc)}   strict-groups/runc ${(shim / runc).toFixed(2)}x`,
+        `  bare Node start${ms(bare)}   (node -e 0, same run)`,
+        `  extra per runtime call ${ms(perCall).trim()} (${CALLS_PER_POD} calls a pod) = ${(perCall / bare).toFixed(2)}x a bare Node start`,
       ].join('\n') + '\n',
     );
   } finally {
