@@ -3,13 +3,13 @@
 #
 #   sudo ./install.sh [--host-root DIR] [--cri auto|containerd|crio]
 #                     [--runtime PATH] [--handler NAME] [--no-restart]
-#                     [--dry-run] [--uninstall]
+#                     [--dry-run] [--uninstall] [--containerd-defaults FILE]
 #
 # Runs from a release directory (strict-groups-runtime beside this script) or
-# from a clone (dist/strict-groups-runtime, built first if missing and npm is
-# there). A node has no Node.js: everything beyond finding the binary is done
-# by the binary itself, "strict-groups-runtime strict-groups install", which
-# "--help" describes.
+# from a clone (dist/strict-groups-runtime, built first when it is missing or
+# older than the sources, and npm is there). A node has no Node.js: everything
+# beyond finding the binary is done by the binary itself, in
+# "strict-groups-runtime strict-groups install", which "--help" describes.
 set -eu
 
 here=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd)
@@ -23,9 +23,10 @@ if [ -f "$here/strict-groups-runtime" ]; then
 	binary=$here/strict-groups-runtime
 elif [ -f "$here/package.json" ]; then
 	binary=$here/dist/strict-groups-runtime
-	if [ ! -f "$binary" ]; then
+	# A clone installs what it holds: an old build after a pull would not.
+	if [ ! -f "$binary" ] || [ -n "$(find "$here/src" "$here/schemas" "$here/package.json" "$here/package-lock.json" -newer "$binary" -print 2>/dev/null | head -n 1)" ]; then
 		command -v npm >/dev/null 2>&1 ||
-			die "no $binary and no npm to build it: run from a release directory, or install Node.js and npm"
+			die "$binary is missing or older than the sources, and there is no npm to build it: run from a release directory, or install Node.js and npm"
 		printf 'install.sh: building %s\n' "$binary" >&2
 		# Build output goes to stderr: stdout is the installer's report.
 		(

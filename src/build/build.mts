@@ -62,14 +62,18 @@ execFileSync(process.execPath, ['--experimental-sea-config', seaConfig], { stdio
 // Built beside the target and renamed over it: a plain node binary must
 // never stand at dist/strict-groups-runtime, even while a build runs.
 const unfinished = `${binary}.${process.pid}.tmp`;
-copyFileSync(process.execPath, unfinished);
-chmodSync(unfinished, 0o755);
-execFileSync(
-  join(root, 'node_modules', '.bin', 'postject'),
-  [unfinished, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SEA_FUSE],
-  // postject warns about ELF notes it does not know; only failures matter.
-  { stdio: ['ignore', 'ignore', 'pipe'] },
-);
-renameSync(unfinished, binary);
+try {
+  copyFileSync(process.execPath, unfinished);
+  chmodSync(unfinished, 0o755);
+  execFileSync(
+    join(root, 'node_modules', '.bin', 'postject'),
+    [unfinished, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SEA_FUSE],
+    // postject warns about ELF notes it does not know; only failures matter.
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  renameSync(unfinished, binary);
+} finally {
+  rmSync(unfinished, { force: true });
+}
 rmSync(blob);
 rmSync(seaConfig);

@@ -52,6 +52,10 @@ export interface ConfigReader {
 export function loadContainerdConfig(reader: ConfigReader, mainPath: string): LoadedFile[] {
   const mainText = reader.read(mainPath);
   const main = mainText === null ? {} : parseToml(mainText, mainPath);
+  const disabled = main['disabled_plugins'];
+  if (Array.isArray(disabled) && disabled.some((name) => name === 'cri' || (typeof name === 'string' && Object.values(CRI_PLUGIN).includes(name)))) {
+    throw new ShimError(`${mainPath}: the CRI plugin is disabled (disabled_plugins), so no kubelet uses this containerd; enable CRI first`);
+  }
   const mainVersion = configVersion(main, mainPath, mainText === null);
   const files: LoadedFile[] = [{ path: mainPath, text: mainText, table: main, version: mainVersion }];
   const seen = new Set([mainPath]);
@@ -199,6 +203,14 @@ export function planContainerdInstall(loaded: readonly LoadedFile[], request: Ha
   // The last file to define the CRI plugin's section is the one in force.
   const target = files.findLast((file) => tableAt(file.table, ['plugins', criKey(file.version || mainVersion)]) !== undefined) ?? main;
   const version = target.version || mainVersion;
+  const defining = files.filter((file) => tableAt(file.table, ['plugins', criKey(file.version || mainVersion)]) !== undefined);
+  if (version === 3 && defining.length > 1) {
+    // containerd 2.0 lets the last file replace the section, 2.1+ merges
+    // them key by key; which one this node runs cannot be told from here.
+    throw new ShimError(
+      `the CRI runtime section is defined in several files (${defining.map((file) => file.path).join(', ')}): containerd 2.0 uses the last, 2.1+ merges them; add the handler by hand`,
+    );
+  }
   const runtimesPath = ['plugins', criKey(version), 'containerd', 'runtimes'];
   const section = tableAt(target.table, ['plugins', criKey(version), 'containerd']);
 

@@ -31,6 +31,8 @@ export interface CrioRequest {
 
 export interface CrioPlan {
   copiedFrom: string;
+  /** Whether a file names the default runtime (else it was inferred). */
+  defaultNamed: boolean;
   /** The real runtime as the host sees it; undefined when CRI-O itself could not find it. */
   runtimeBinary: string | undefined;
   /** The drop-in's new text. */
@@ -83,5 +85,5 @@ export function planCrioInstall(files: readonly CrioFile[], request: CrioRequest
     ...rest,
   };
   const body = stringifyToml({ crio: { runtime: { runtimes: { [request.handler]: handler } } } });
-  return { copiedFrom, runtimeBinary, dropIn: `${MARKER}\n# Handler "${request.handler}": CRI-O's "${copiedFrom}" runtime with strict-groups-runtime in front.\n\n${body}` };
+  return { copiedFrom, defaultNamed: named !== undefined, runtimeBinary, dropIn: `${MARKER}\n# Handler "${request.handler}": CRI-O's "${copiedFrom}" runtime with strict-groups-runtime in front.\n\n${body}` };
 }

@@ -25,13 +25,21 @@ export class Host {
   }
 
   readText(path: string): string | null {
-    const content = readRootfsFile(this.root, path, { maxBytes: MAX_CONFIG_BYTES });
+    let content: Buffer | null;
+    try {
+      content = readRootfsFile(this.root, path, { maxBytes: MAX_CONFIG_BYTES });
+    } catch (err) {
+      // The reader speaks of image rootfses; here it is the host's file.
+      throw new ShimError(`cannot read ${path} on the host (root ${this.root}): ${describe(err).replace(/^cannot read .*?: /, '')}`);
+    }
     return content === null ? null : content.toString('utf8');
   }
 
   list(dir: string): string[] {
+    const local = this.resolve(dir);
+    if (local === undefined) throw new ShimError(`cannot list ${dir}: too many levels of symbolic links`);
     try {
-      return readdirSync(this.local(dir));
+      return readdirSync(local);
     } catch (err) {
       if (errnoCode(err) === 'ENOENT') return [];
       throw new ShimError(`cannot list ${dir}: ${errnoCode(err) ?? describe(err)}`);
@@ -39,7 +47,8 @@ export class Host {
   }
 
   exists(path: string): boolean {
-    return existsSync(this.local(path));
+    const local = this.resolve(path);
+    return local !== undefined && existsSync(local);
   }
 
   /** A program on the host's usual PATH, as the host would find it. */
@@ -101,7 +110,11 @@ export class Host {
    */
   write(path: string, content: string | Buffer, mode: number): void {
     const local = this.writable(path);
-    mkdirSync(posix.dirname(local), { recursive: true, mode: 0o755 });
+    try {
+      mkdirSync(posix.dirname(local), { recursive: true, mode: 0o755 });
+    } catch (err) {
+      throw new ShimError(`cannot write ${path}: ${errnoCode(err) ?? describe(err)}`);
+    }
     let like = { mode, uid: 0, gid: 0 };
     try {
       const stat = lstatSync(local);
@@ -135,23 +148,25 @@ export class Host {
     this.writable(path);
   }
 
-  /** The local path of a host path that has no symlink on its way. */
+  /**
+   * The local path to write a host path at: its directory resolved as the
+   * host resolves it (ostree hosts link /usr/local into /var), the file
+   * itself not a symlink. Writing through a link to a file could land in a
+   * read-only image (Flatcar links /etc/containerd/config.toml into /usr) or
+   * replace the link with a file, and either way not do what it says.
+   */
   private writable(path: string): string {
-    let at = this.root;
-    for (const name of path.split('/').filter((part) => part !== '')) {
-      at = join(at, name);
-      let isLink: boolean;
-      try {
-        isLink = lstatSync(at).isSymbolicLink();
-      } catch (err) {
-        if (errnoCode(err) === 'ENOENT') break;
-        throw new ShimError(`cannot write ${path}: ${errnoCode(err) ?? describe(err)}`);
-      }
-      // Writing through a link could land outside the host root, or in a
-      // read-only image (Flatcar links /etc/containerd/config.toml into /usr).
-      if (isLink) throw new ShimError(`${path}: ${posix.join('/', posix.relative(this.root, at))} is a symlink; install.sh writes only through real directories and files`);
+    const dir = this.resolve(posix.dirname(path));
+    if (dir === undefined) throw new ShimError(`cannot write ${path}: too many levels of symbolic links`);
+    const local = join(dir, posix.basename(path));
+    let isLink = false;
+    try {
+      isLink = lstatSync(local).isSymbolicLink();
+    } catch (err) {
+      if (errnoCode(err) !== 'ENOENT' && errnoCode(err) !== 'ENOTDIR') throw new ShimError(`cannot write ${path}: ${errnoCode(err) ?? describe(err)}`);
     }
-    return this.local(path);
+    if (isLink) throw new ShimError(`${path} is a symlink; install.sh writes only real files`);
+    return local;
   }
 
   /** `systemctl try-restart`: restarts the service if it runs, else does nothing. */

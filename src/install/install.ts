@@ -1,3 +1,4 @@
+import { posix } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULTS, DEFAULT_CONFIG_PATH } from '../config';
 import { ShimError, describe } from '../errors';
@@ -18,7 +19,12 @@ import { parseToml, type TomlTable } from './toml';
 
 export const INSTALLED_BINARY = '/usr/local/bin/strict-groups-runtime';
 const CONTAINERD_CONFIG = '/etc/containerd/config.toml';
-const BACKUP_SUFFIX = '.strict-groups-backup';
+/**
+ * Originals are kept here, under their own path: never beside them, where
+ * containerd's import globs and CRI-O's drop-in directory would read a
+ * backup as configuration.
+ */
+const BACKUP_DIR = '/var/lib/strict-groups/backup';
 const MAX_BINARY_BYTES = 512 * 1024 * 1024;
 
 export const INSTALL_USAGE = `usage: install.sh [options]     (strict-groups-runtime strict-groups install [options])
@@ -61,7 +67,7 @@ export function runInstall(args: readonly string[], selfPath: string): void {
   if (!uninstall) {
     report.next(`kubectl apply -f runtimeclass.yaml   (RuntimeClass "${options.handler}" with handler "${options.handler}")`);
   } else {
-    report.next(`${INSTALLED_BINARY} and ${posixDir(DEFAULT_CONFIG_PATH)} are kept: containers started through the handler need the binary to stop. Remove them once no such container is left, and delete the RuntimeClass.`);
+    report.next(`${INSTALLED_BINARY} and ${posix.dirname(DEFAULT_CONFIG_PATH)}/ are kept: containers started through the handler need the binary to stop. Remove them once no such container is left, and delete the RuntimeClass.`);
   }
 }
 
@@ -159,8 +165,8 @@ function binarySteps({ host }: Options, selfPath: string): Step[] {
 
 interface Wiring {
   edits: FileEdit[];
-  /** The real runtime the node's handler uses, as the host sees it. */
-  runtime: string;
+  /** The real runtime the node's handler uses, as the host sees it; found only when config.json needs it. */
+  runtime: () => string;
   notes: string[];
 }
 
@@ -172,7 +178,9 @@ function containerdInstall(options: Options): Wiring {
     `containerd config version ${plan.version}; the handler goes into ${plan.target}, the file whose CRI section containerd uses`,
     `settings copied from handler "${plan.copiedFrom}"${plan.wroteDefaultHandler ? `, which was implicit and is now written out so that containerd keeps it` : ''}`,
   ];
-  return { edits: plan.edits, runtime: realRuntime(options, plan.runtimeBinary || host.onPath('runc'), `the "${plan.copiedFrom}" handler`), notes };
+  // containerd's shim runs BinaryName, or "runc", through its PATH.
+  const binary = plan.runtimeBinary || 'runc';
+  return { edits: plan.edits, runtime: () => realRuntime(options, binary.includes('/') ? binary : host.onPath(binary), `the "${plan.copiedFrom}" handler`), notes };
 }
 
 function containerdDefaults({ host, containerdDefaults: file }: Options): TomlTable | undefined {
@@ -202,8 +210,10 @@ function crioInstall(options: Options): Wiring {
   const edits = ours === plan.dropIn ? [] : [{ path: CRIO_DROP_IN, before: ours, after: plan.dropIn }];
   return {
     edits,
-    runtime: realRuntime(options, plan.runtimeBinary, `CRI-O's "${plan.copiedFrom}" runtime`),
-    notes: [`settings copied from CRI-O's runtime "${plan.copiedFrom}"`],
+    runtime: () => realRuntime(options, plan.runtimeBinary, `CRI-O's "${plan.copiedFrom}" runtime`),
+    notes: [
+      `settings copied from CRI-O's runtime "${plan.copiedFrom}"${plan.defaultNamed ? '' : ' (no default_runtime is set: CRI-O before 1.31 defaults to runc, 1.31+ to crun; set it to be sure)'}`,
+    ],
   };
 }
 
@@ -215,17 +225,17 @@ function realRuntime({ host, runtime }: Options, found: string | undefined, what
   return chosen;
 }
 
-function nodeConfigSteps({ host, runtime: asked }: Options, runtime: string): Step[] {
+function nodeConfigSteps({ host, runtime: asked }: Options, findRuntime: () => string): Step[] {
   if (host.readText(DEFAULT_CONFIG_PATH) !== null) {
     const steps: Step[] = [{ kind: 'unchanged', what: `${DEFAULT_CONFIG_PATH} (it exists; its settings stay the operator's)` }];
     if (asked !== undefined) steps.push({ kind: 'note', text: `--runtime ${asked} was not written: ${DEFAULT_CONFIG_PATH} already exists` });
     return steps;
   }
-  const config = { ...DEFAULTS, runtime };
+  const config = { ...DEFAULTS, runtime: findRuntime() };
   return [{
     kind: 'change',
     verb: 'wrote',
-    what: `${DEFAULT_CONFIG_PATH} (runtime ${runtime}, defaultPolicy ${config.defaultPolicy})`,
+    what: `${DEFAULT_CONFIG_PATH} (runtime ${config.runtime}, defaultPolicy ${config.defaultPolicy})`,
     writes: [DEFAULT_CONFIG_PATH],
     apply: () => host.write(DEFAULT_CONFIG_PATH, JSON.stringify(config, null, 2) + '\n', 0o644),
   }];
@@ -250,7 +260,7 @@ function uninstallHandler(options: Options, report: Report): boolean {
 function editSteps({ host }: Options, edits: readonly FileEdit[]): Step[] {
   if (edits.length === 0) return [{ kind: 'unchanged', what: 'CRI runtime configuration' }];
   return edits.flatMap((edit): Step[] => {
-    const backup = edit.path + BACKUP_SUFFIX;
+    const backup = posix.join(BACKUP_DIR, edit.path);
     const backupText = host.readText(backup);
     const diff = lineDiff(edit.before ?? '', edit.after ?? '');
     const steps: Step[] = [];
@@ -258,7 +268,8 @@ function editSteps({ host }: Options, edits: readonly FileEdit[]): Step[] {
       steps.push({ kind: 'change', verb: 'removed', what: edit.path, writes: [edit.path], apply: () => host.remove(edit.path), diff });
     } else {
       const { after } = edit;
-      const keepBackup = edit.before !== null && backupText === null ? edit.before : undefined;
+      // The CRI-O drop-in is wholly ours: there is no original to keep.
+      const keepBackup = edit.before !== null && backupText === null && edit.path !== CRIO_DROP_IN ? edit.before : undefined;
       steps.push({
         kind: 'change',
         verb: edit.before === null ? 'created' : 'edited',
@@ -308,10 +319,6 @@ function restartCri({ host, cri, restart, dryRun }: Options, changed: boolean, r
 
 function hostReader(host: Host): { read(path: string): string | null; list(dir: string): string[] } {
   return { read: (path) => host.readText(path), list: (dir) => host.list(dir) };
-}
-
-function posixDir(path: string): string {
-  return path.slice(0, path.lastIndexOf('/') + 1);
 }
 
 const PLANNED = {

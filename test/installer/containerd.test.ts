@@ -19,7 +19,10 @@ if (skip !== undefined) {
 
 const CRI = 'io.containerd.grpc.v1.cri';
 const BINARY = '/usr/local/bin/strict-groups-runtime';
-const HANDLER_LINE = (path: string): RegExp => new RegExp(`^  edited +${path.replace(/[.]/g, '\\.')} \\(original kept as ${path.replace(/[.]/g, '\\.')}\\.strict-groups-backup\\)$`, 'm');
+/** Where install.sh keeps a file's original: outside every directory containerd or CRI-O scans. */
+const backupOf = (path: string): string => `/var/lib/strict-groups/backup${path}`;
+const HANDLER_LINE = (path: string): RegExp =>
+  new RegExp(`^  edited +${path.replace(/[.]/g, '\\.')} \\(original kept as ${backupOf(path).replace(/[.]/g, '\\.')}\\)$`, 'm');
 
 /** The node's containerd defaults, for configurations that leave runc implicit. */
 const defaultsFile = join(hostTree(null), 'containerd-defaults.toml');
@@ -101,7 +104,7 @@ for (const [name, c] of Object.entries(CASES)) {
       'config.json names the runtime the runc handler used',
     );
     t.ok(readFileSync(join(tree, BINARY)).equals(readFileSync(join(__dirname, '../../dist/strict-groups-runtime'))), 'the binary is installed');
-    t.equal(readFileSync(join(tree, c.edited + '.strict-groups-backup'), 'latin1'), original[c.edited.slice(1)]?.replace(/^\d+ /, ''), 'the backup is the original');
+    t.equal(readFileSync(join(tree, backupOf(c.edited)), 'latin1'), original[c.edited.slice(1)]?.replace(/^\d+ /, ''), 'the backup is the original');
 
     const installed = snapshot(tree);
     const second = await install(tree, '--cri', 'containerd', ...(c.args ?? []));
@@ -116,7 +119,7 @@ for (const [name, c] of Object.entries(CASES)) {
     t.equal(await configDump(tree), before, 'uninstall: config dump is the original again');
     const left = snapshot(tree);
     for (const [path, content] of Object.entries(original)) t.equal(left[path], content, `uninstall: ${path} is the original`);
-    t.notOk(existsSync(join(tree, c.edited + '.strict-groups-backup')), 'the backup has served and is gone');
+    t.notOk(existsSync(join(tree, backupOf(c.edited))), 'the backup has served and is gone');
     t.ok(existsSync(join(tree, BINARY)), 'the binary stays for containers that still need it to stop');
     t.match(removal.stdout, /are kept: containers started through the handler need the binary to stop/);
 
@@ -194,7 +197,7 @@ t.test('refusals leave everything as it was', async (t) => {
     const original = snapshot(tree);
     const run = await install(tree, '--cri', 'containerd');
     t.equal(run.exitCode, 1);
-    t.match(run.stderr, /\/etc\/containerd\/config\.toml is a symlink; install\.sh writes only through real directories and files/);
+    t.match(run.stderr, /\/etc\/containerd\/config\.toml is a symlink; install\.sh writes only real files/);
     t.same(snapshot(tree), original, 'nothing written');
   });
 

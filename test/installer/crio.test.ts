@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import { execa } from 'execa';
-import { copyFileSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SHIM } from '../helpers/oci';
@@ -56,6 +56,23 @@ t.test('the drop-in copies the default runtime, and uninstall removes it', async
   t.notOk(existsSync(join(tree, DROP_IN)));
   const left = snapshot(tree);
   for (const [path, content] of Object.entries(original)) t.equal(left[path], content, `uninstall: ${path} is the original`);
+});
+
+t.test('a changed default runtime rewrites the drop-in, and nothing else lands in crio.conf.d', async (t) => {
+  const tree = hostTree('crio');
+  t.teardown(() => rmSync(tree, { recursive: true, force: true }));
+  t.equal((await install(tree)).exitCode, 0);
+  const conf = join(tree, 'etc/crio/crio.conf');
+  writeFileSync(conf, readFileSync(conf, 'utf8').replace('/usr/libexec/crio/conmon', '/usr/bin/conmon'));
+  const changed = await install(tree);
+  t.equal(changed.exitCode, 0, changed.stderr);
+  t.match(changed.stdout, /^  edited +\/etc\/crio\/crio\.conf\.d\/99-strict-groups\.conf$/m, 'no backup of a file that is wholly ours');
+  // CRI-O reads every file in the directory: a backup there would be configuration.
+  t.same(readdirSync(join(tree, 'etc/crio/crio.conf.d')).sort(), ['10-crun.conf', '99-strict-groups.conf']);
+  t.equal(at(parseToml(readFileSync(join(tree, DROP_IN), 'utf8')), 'crio', 'runtime', 'runtimes', 'strict-groups', 'monitor_path'), '/usr/bin/conmon');
+  const third = await install(tree);
+  t.equal(third.exitCode, 0, third.stderr);
+  t.match(third.stdout, /^  unchanged +CRI runtime configuration$/m);
 });
 
 t.test('a default runtime chosen in a later drop-in wins, with its own runtime_path', async (t) => {

@@ -853,3 +853,26 @@ t.test('planContainerdUninstall', async (t) => {
     });
   });
 });
+
+t.test('configurations the installer refuses to guess about', async (t) => {
+  t.test("a containerd whose CRI plugin is disabled (Docker's containerd.io config)", async (t) => {
+    for (const name of ['cri', 'io.containerd.grpc.v1.cri']) {
+      t.throws(() => loadContainerdConfig(fsReader({ [MAIN]: `disabled_plugins = ["${name}"]\n` }), MAIN), {
+        name: 'ShimError',
+        message: `${MAIN}: the CRI plugin is disabled (disabled_plugins), so no kubelet uses this containerd; enable CRI first`,
+      });
+    }
+    t.doesNotThrow(() => loadContainerdConfig(fsReader({ [MAIN]: 'version = 2\ndisabled_plugins = ["io.containerd.snapshotter.v1.btrfs"]\n' }), MAIN));
+  });
+
+  t.test('a version 3 CRI section split across files: 2.0 replaces, 2.1+ merges', async (t) => {
+    const files = {
+      [MAIN]: `version = 3\nimports = ["/etc/containerd/conf.d/10-cdi.toml"]\n[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]\nruntime_type = "io.containerd.runc.v2"\n`,
+      '/etc/containerd/conf.d/10-cdi.toml': `version = 3\n[plugins."io.containerd.cri.v1.runtime"]\nenable_cdi = true\n`,
+    };
+    t.throws(() => plan(files), {
+      name: 'ShimError',
+      message: `the CRI runtime section is defined in several files (${MAIN}, /etc/containerd/conf.d/10-cdi.toml): containerd 2.0 uses the last, 2.1+ merges them; add the handler by hand`,
+    });
+  });
+});
