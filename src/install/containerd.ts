@@ -200,10 +200,11 @@ export function planContainerdInstall(loaded: readonly LoadedFile[], request: Ha
     if (key === undefined) throw new ShimError(`unsupported containerd config version ${version}`);
     return key;
   };
+  const criPath = (file: LoadedFile): string[] => ['plugins', criKey(file.version || mainVersion)];
+  const defining = files.filter((file) => tableAt(file.table, criPath(file)) !== undefined);
   // The last file to define the CRI plugin's section is the one in force.
-  const target = files.findLast((file) => tableAt(file.table, ['plugins', criKey(file.version || mainVersion)]) !== undefined) ?? main;
+  const target = defining.at(-1) ?? main;
   const version = target.version || mainVersion;
-  const defining = files.filter((file) => tableAt(file.table, ['plugins', criKey(file.version || mainVersion)]) !== undefined);
   if (version === 3 && defining.length > 1) {
     // containerd 2.0 lets the last file replace the section, 2.1+ merges
     // them key by key; which one this node runs cannot be told from here.
@@ -215,7 +216,7 @@ export function planContainerdInstall(loaded: readonly LoadedFile[], request: Ha
   const section = tableAt(target.table, ['plugins', criKey(version), 'containerd']);
 
   for (const file of files) {
-    if (tableAt(file.table, ['plugins', criKey(file.version || mainVersion), 'containerd', 'runtimes', request.handler]) !== undefined) {
+    if (tableAt(file.table, [...criPath(file), 'containerd', 'runtimes', request.handler]) !== undefined) {
       throw new ShimError(`${file.path} already defines a runtime handler "${request.handler}" outside the block install.sh manages; remove it or choose another --handler`);
     }
   }
