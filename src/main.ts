@@ -4,6 +4,7 @@ import { loadConfig, loadConfigLeniently } from './config';
 import { ShimError, describe } from './errors';
 import { inheritedFds, handOff, resolveRuntime } from './handoff';
 import { logFormatFrom, report, type LogTarget } from './log';
+import { nonUtf8Argument, nonUtf8Variable } from './raw-input';
 
 /**
  * strict-groups-runtime: runc's command line in, runc's command line out.
@@ -27,6 +28,11 @@ async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<vo
 }
 
 async function run(invocation: Invocation, argv: readonly string[], env: NodeJS.ProcessEnv, logTarget: LogTarget): Promise<void> {
+  // The runtime would act on another name than the caller gave.
+  const altered = nonUtf8Argument(argv);
+  if (altered !== undefined) {
+    throw new ShimError(`refusing to run: argument ${altered} is not valid UTF-8, and Node would pass it on altered`);
+  }
   if (invocation.kind === 'shim') {
     const { runShimCommand } = require('./shim-commands') as typeof import('./shim-commands');
     runShimCommand(invocation.args, () => loadConfig(env), process.cwd());
@@ -38,6 +44,13 @@ async function run(invocation: Invocation, argv: readonly string[], env: NodeJS.
 
   const command = invocation.kind === 'exec' ? 'exec' : invocation.command;
   const acting = invocation.kind === 'create' || (invocation.kind === 'exec' && invocation.processFile !== undefined);
+  const variable = nonUtf8Variable(env);
+  if (variable !== undefined) {
+    const why = `environment variable ${variable} is not valid UTF-8, and Node would pass it on altered`;
+    // As with a broken configuration: creates and execs fail closed, pods can still stop.
+    if (acting) throw new ShimError(`refusing to run: ${why}`);
+    if (logTarget.path !== undefined) report(logTarget, 'warning', `strict-groups: ${why}; passing ${command ?? 'the call'} on to the runtime`);
+  }
   const { config, path: configPath, problem } = acting ? { ...loadConfig(env), problem: undefined } : loadConfigLeniently(env);
   if (problem !== undefined && logTarget.path !== undefined) {
     report(logTarget, 'warning', `strict-groups: ${problem}; passing ${command ?? 'the call'} on to runtime ${JSON.stringify(config.runtime)}`);

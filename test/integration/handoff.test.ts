@@ -4,7 +4,7 @@
  * --version passed through verbatim.
  */
 import { execa } from 'execa';
-import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { SHIM, STRICT_GROUPS, direct, prerequisites, shim, workspace } from '../helpers/oci';
@@ -20,6 +20,41 @@ t.test('hand-off to runc', { skip: skip ?? false }, async (t) => {
     t.equal(viaShim.stdout, real.stdout);
     t.equal(viaShim.stderr, real.stderr);
     t.equal(viaShim.exitCode, 0);
+  });
+
+  t.test('bytes that are not UTF-8 are refused, never passed on altered', async (t) => {
+    // Node cannot pass such bytes itself; a shell makes them with printf.
+    const record = join(ws.dir, 'recorded-argv');
+    const recorder = join(ws.dir, 'recording-runtime');
+    writeFileSync(recorder, `#!/bin/sh\nprintf '%s\\0' "$@" > ${record}\n`, { mode: 0o755 });
+    ws.configure({ runtime: recorder });
+    t.teardown(() => ws.configure({}));
+    const viaShell = (script: string): Promise<{ exitCode?: number | undefined; stderr: string }> =>
+      execa('sh', ['-c', script, SHIM], { reject: false, env: { STRICT_GROUPS_CONFIG: ws.configFile }, stdin: 'ignore' });
+
+    const argument = await viaShell(`exec "$0" state "$(printf 'ab\\377cd')"`);
+    t.equal(argument.exitCode, 1);
+    t.equal(argument.stderr, 'strict-groups: refusing to run: argument 2 is not valid UTF-8, and Node would pass it on altered');
+    t.notOk(existsSync(record), 'the runtime was not called');
+
+    const bundle = ws.bundle('non-utf8-env');
+    const config = readFileSync(join(bundle, 'config.json'));
+    const create = await viaShell(`X="$(printf '\\376')" exec "$0" create --bundle ${bundle} non-utf8-env`);
+    t.equal(create.exitCode, 1);
+    t.equal(create.stderr, 'strict-groups: refusing to run: environment variable "X" is not valid UTF-8, and Node would pass it on altered');
+    t.same(readFileSync(join(bundle, 'config.json')), config, 'config.json untouched');
+    t.notOk(existsSync(record), 'the runtime was not called');
+
+    // state, kill and delete go on, so that pods can still stop; the log says why.
+    const log = join(ws.dir, 'non-utf8-env.log');
+    const state = await viaShell(`X="$(printf '\\376')" exec "$0" --log ${log} --log-format json state some-id`);
+    t.equal(state.exitCode, 0, state.stderr);
+    t.equal(readFileSync(record, 'utf8'), '--log\0' + log + '\0--log-format\0json\0state\0some-id\0', 'passed on byte for byte');
+    t.match(JSON.parse(readFileSync(log, 'utf8')), { level: 'warning', msg: /environment variable "X" is not valid UTF-8.*passing state on to the runtime$/ });
+
+    const valid = await viaShell(`exec "$0" state 'caf\u00e9 \u6f22\u5b57'`);
+    t.equal(valid.exitCode, 0, valid.stderr);
+    t.equal(readFileSync(record, 'utf8'), 'state\0caf\u00e9 \u6f22\u5b57\0', 'UTF-8 passes byte for byte');
   });
 
   t.test('the runtime process inherits no ignored signals and blocking stdio, on both paths', async (t) => {
