@@ -1,5 +1,5 @@
 import { KEEP_GIDS_ANNOTATION, POLICY_ANNOTATION, REMOVED_GIDS_ANNOTATION, type Annotations } from './annotations';
-import { ShimError } from './errors';
+import { ShimError, quoted } from './errors';
 
 export type Policy = 'Strict' | 'Merge';
 
@@ -33,7 +33,7 @@ export function choosePolicy(annotations: Annotations, settings: PolicySettings,
   if (requested !== 'Strict' && requested !== 'Merge') {
     if (options.sandbox === true) return { policy: settings.defaultPolicy, source: 'invalid-annotation-on-sandbox' };
     throw new ShimError(
-      `invalid pod annotation ${POLICY_ANNOTATION}=${JSON.stringify(requested)}: want "Strict" or "Merge"`,
+      `invalid pod annotation ${POLICY_ANNOTATION}=${quoted(requested)}: want "Strict" or "Merge"`,
     );
   }
   return { policy: requested, source: 'annotation' };
@@ -75,7 +75,7 @@ export function keepGids(annotations: Annotations, honorKeepGids: boolean, optio
   if (gids === undefined) {
     if (options.sandbox === true) return new Set();
     throw new ShimError(
-      `invalid pod annotation ${KEEP_GIDS_ANNOTATION}=${JSON.stringify(text)}: want comma-separated decimal gids`,
+      `invalid pod annotation ${KEEP_GIDS_ANNOTATION}=${quoted(text)}: want comma-separated decimal gids`,
     );
   }
   return new Set(gids);
@@ -91,7 +91,7 @@ export function recordedRemoval(annotations: Annotations): number[] | undefined 
   // Exactly what formatGidList writes: no spaces, no leading zeros.
   const gids = /^((0|[1-9][0-9]{0,9})(,(0|[1-9][0-9]{0,9}))*)?$/.test(text) ? parseGidList(text) : undefined;
   if (gids === undefined) {
-    throw new ShimError(`invalid annotation ${REMOVED_GIDS_ANNOTATION}=${JSON.stringify(text)} in the container's state`);
+    throw new ShimError(`invalid annotation ${REMOVED_GIDS_ANNOTATION}=${quoted(text)} in the container's state`);
   }
   return gids;
 }

@@ -1,5 +1,5 @@
 import { closeSync, constants, fstatSync, openSync, readlinkSync } from 'node:fs';
-import { ShimError, errnoCode } from './errors';
+import { ShimError, errnoCode, quoted } from './errors';
 import { readOpenFile } from './files';
 
 /**
@@ -66,7 +66,7 @@ function isDotDot(name: Buffer): boolean {
 
 /** A name for messages; the bytes as UTF-8 where they are, escaped where not. */
 function shown(name: Buffer): string {
-  return JSON.stringify(name.toString('utf8'));
+  return quoted(name.toString('utf8'));
 }
 
 /**
