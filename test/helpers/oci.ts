@@ -7,7 +7,7 @@
 import { execa, type Options } from 'execa';
 import fse from 'fs-extra';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -206,4 +206,20 @@ export function direct(runtime: RuntimeName, args: string[], options: RunOptions
   const path = execFileSync('sh', ['-c', `command -v ${runtime}`], { encoding: 'utf8' }).trim();
   const [file, argv] = wrapForRuntime(runtime, path, args);
   return run(file, argv, options.env ?? {}, options);
+}
+
+/**
+ * containerd's reading of a --log file: every line JSON with an RFC 3339
+ * time, else "unable to retrieve OCI runtime error"; the last error's msg is
+ * what the user sees.
+ */
+export function containerdError(logFile: string): string {
+  let last = '';
+  for (const line of readFileSync(logFile, 'utf8').split('\n')) {
+    if (line === '') continue;
+    const entry = JSON.parse(line) as { level: string; msg: string; time: string };
+    if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/.test(entry.time)) throw new Error(`time not RFC 3339: ${entry.time}`);
+    if (entry.level === 'error') last = entry.msg;
+  }
+  return last;
 }

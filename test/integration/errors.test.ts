@@ -8,19 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { MERGED_GROUPS, POLICY, REMOVED, SHIM, STRICT_GROUPS, direct, prerequisites, shim, workspace } from '../helpers/oci';
-
-/** containerd's reading of a --log file: every line JSON, the last error's msg shown. */
-function containerdError(logFile: string): string {
-  let last = '';
-  for (const line of readFileSync(logFile, 'utf8').split('\n')) {
-    if (line === '') continue;
-    const entry = JSON.parse(line) as { level: string; msg: string; time: string };
-    if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/.test(entry.time)) throw new Error(`time not RFC 3339: ${entry.time}`);
-    if (entry.level === 'error') last = entry.msg;
-  }
-  return last;
-}
+import { MERGED_GROUPS, POLICY, REMOVED, SHIM, STRICT_GROUPS, containerdError, direct, prerequisites, shim, workspace } from '../helpers/oci';
 
 const skip = prerequisites('runc');
 t.test('refusals', { skip: skip ?? false }, async (t) => {
