@@ -1,0 +1,77 @@
+/**
+ * Log safety through the built shim (log-cases.ts): whatever a pod puts in an
+ * annotation, the --log file stays one JSON line per message that containerd
+ * decodes, the text format and stderr stay one line, and the audit trail one
+ * line per create, each giving the value back.
+ */
+import fse from 'fs-extra';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { POLICY, containerdError, prerequisites, shim, workspace, type Workspace } from '../helpers/oci';
+import { LOG_CASES, type LogCase } from './log-cases';
+
+/** What the shim's messages show of a value: whole up to 256 characters, else cut. */
+function shownValue(value: string): string {
+  return value.length <= 256 ? JSON.stringify(value) : `${JSON.stringify(value.slice(0, 256))}... (${value.length} characters)`;
+}
+
+const IDENTITY_KEYS = ['io.kubernetes.cri.sandbox-namespace', 'io.kubernetes.cri.sandbox-name', 'io.kubernetes.cri.container-name'];
+const PLACEHOLDER = 'value-placeholder';
+
+/** A bundle whose annotations hold the case's value, written as its bytes. */
+function bundleWith(ws: Workspace, id: string, testCase: LogCase, annotations: Record<string, string>): string {
+  const bundle = ws.bundle(id, { annotations, args: ['true'] });
+  const config = join(bundle, 'config.json');
+  const written = testCase.written ?? Buffer.from(JSON.stringify(testCase.value).slice(1, -1));
+  const parts = readFileSync(config).toString('latin1').split(PLACEHOLDER);
+  writeFileSync(config, Buffer.concat(parts.flatMap((part, i) => (i === 0 ? [Buffer.from(part, 'latin1')] : [written, Buffer.from(part, 'latin1')]))));
+  return bundle;
+}
+
+function lines(text: string): string[] {
+  return text.split('\n').filter((line) => line !== '');
+}
+
+const skip = prerequisites('runc');
+t.test('log lines under hostile annotation values', { skip: skip ?? false }, async (t) => {
+  const ws = workspace('runc');
+  t.teardown(() => ws.cleanup());
+  const root = ['--root', ws.stateRoot];
+  let auditLines = 0;
+
+  for (const [index, testCase] of LOG_CASES.entries()) {
+    await t.test(testCase.record.tried, async (t) => {
+      const message = `strict-groups: invalid pod annotation ${POLICY}=${shownValue(testCase.value)}: want "Strict" or "Merge"`;
+      const bundle = bundleWith(ws, `log-${index}`, testCase, { [POLICY]: PLACEHOLDER });
+      t.equal(fse.readJsonSync(join(bundle, 'config.json')).annotations[POLICY], testCase.value, 'config.json holds the value');
+
+      const json = join(ws.dir, `log-${index}.json`);
+      const viaJson = await shim(ws, 'runc', [...root, '--log', json, '--log-format', 'json', 'create', '--bundle', bundle, `log-${index}`]);
+      t.equal(viaJson.exitCode, 1);
+      t.equal(viaJson.stderr, '', 'stderr (the container\'s) untouched');
+      t.equal(lines(readFileSync(json, 'utf8')).length, 1, 'one JSON line');
+      t.equal(containerdError(json), message, 'containerd decodes the message, value intact');
+
+      const text = join(ws.dir, `log-${index}.txt`);
+      await shim(ws, 'runc', [...root, '--log', text, 'create', '--bundle', bundle, `log-${index}`]);
+      const [textLine, ...more] = lines(readFileSync(text, 'utf8'));
+      t.same(more, [], 'one text line');
+      const quotedMsg = /^time="[^"]+" level=error msg=("(?:[^"\\]|\\.)*")$/.exec(textLine ?? '');
+      t.equal(quotedMsg === null ? undefined : JSON.parse(quotedMsg[1]!), message, 'the quoted msg reads back whole');
+
+      const bare = await shim(ws, 'runc', [...root, 'create', '--bundle', bundle, `log-${index}`]);
+      t.equal(bare.stderr, message, 'without --log (conmon): the message alone on one line of stderr');
+
+      // The audit trail records the pod's names, which a pod under CRI-O can set freely.
+      const identity = Object.fromEntries(IDENTITY_KEYS.map((key) => [key, PLACEHOLDER]));
+      const audited = bundleWith(ws, `audit-${index}`, testCase, { ...identity, 'io.kubernetes.cri.container-type': 'container' });
+      const run = await shim(ws, 'runc', [...root, 'run', '--bundle', audited, `audit-${index}`]);
+      t.equal(run.exitCode, 0, run.stderr);
+      const audit = lines(readFileSync(ws.auditLog, 'utf8'));
+      t.equal(audit.length, ++auditLines, 'one audit line more');
+      const entry = JSON.parse(audit[audit.length - 1]!) as Record<string, unknown>;
+      t.same([entry['namespace'], entry['pod'], entry['container']], [testCase.value, testCase.value, testCase.value], 'names read back whole');
+    });
+  }
+});
