@@ -5,6 +5,8 @@
  * tests try and assert: `npm run record` writes the section from the tables,
  * and test/record.test.ts fails when the README differs.
  */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 export interface RecordRow {
   /** The class of input or fault, e.g. "symlinks", "file types", "disk". */
@@ -13,4 +15,63 @@ export interface RecordRow {
   tried: string;
   /** What the suite asserts happens, in a few words. */
   outcome: string;
+}
+
+export const README = join(__dirname, '..', '..', 'README.md');
+const BEGIN = '<!-- record: written by `npm run record` from the suites\' case tables; test/record.test.ts keeps it so -->';
+const END = '<!-- end of record -->';
+
+/** A markdown table cell: pipes escaped, as GitHub's tables need. */
+function cell(text: string): string {
+  return text.replaceAll('|', '\\|');
+}
+
+function table(rows: readonly { record: RecordRow }[]): string {
+  const lines = ['| area | tried | outcome |', '|---|---|---|'];
+  for (const { record } of rows) lines.push(`| ${cell(record.area)} | ${cell(record.tried)} | ${cell(record.outcome)} |`);
+  return lines.join('\n');
+}
+
+/** The generated section, markers included. Loaded lazily: the tables build large test data. */
+export function renderRecord(): string {
+  const { IMAGE_CASES } = require('../hostile/image-cases') as typeof import('../hostile/image-cases');
+  const { LOG_CASES } = require('../hostile/log-cases') as typeof import('../hostile/log-cases');
+  return [
+    BEGIN,
+    '',
+    '**Images** (`test/hostile/images.test.ts`). Each case is the seed pod',
+    '(`runAsUser: 1000`, `supplementalGroups: [4242, 60000]`) on an image built',
+    'to confuse the reader, run by real runc through the shim, with a',
+    'config.json holding what a CRI runtime would have merged from that image.',
+    'Every case that runs shows exactly the pod\'s groups, `1000 4242 60000`;',
+    'every refusal names the file and why, leaves config.json untouched and',
+    'creates no container. Files outside the rootfs, where a reader that',
+    'escaped would land, grant the pod\'s own gid 4242, so an escape would show',
+    'in the groups; and under strace, every file the shim opens before it',
+    'becomes runc is inside the rootfs or one it also opens for a benign image.',
+    '',
+    table(IMAGE_CASES),
+    '',
+    '**Log lines** (`test/hostile/logs.test.ts`). Each value is set as the',
+    'policy annotation (an error) and as the pod, namespace and container names',
+    'containerd records (the audit trail).',
+    '',
+    table(LOG_CASES),
+    '',
+    END,
+  ].join('\n');
+}
+
+/** The README's record section as it stands, markers included. */
+export function recordInReadme(readme: string): string | undefined {
+  const begin = readme.indexOf(BEGIN);
+  const end = readme.indexOf(END);
+  return begin === -1 || end < begin ? undefined : readme.slice(begin, end + END.length);
+}
+
+if (require.main === module) {
+  const readme = readFileSync(README, 'utf8');
+  const current = recordInReadme(readme);
+  if (current === undefined) throw new Error(`${README} has no record section between ${BEGIN} and ${END}`);
+  writeFileSync(README, readme.replace(current, renderRecord()));
 }

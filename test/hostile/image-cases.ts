@@ -217,7 +217,7 @@ export const IMAGE_CASES: readonly ImageCase[] = [
 
   // What stands at the path.
   {
-    record: { area: 'file types', tried: '/etc/group a FIFO with no writer', outcome: 'refused, never opened (no hang)' },
+    record: { area: 'file types', tried: '/etc/group a FIFO with no writer', outcome: 'refused as not a regular file, before any read: no hang' },
     passwd: PASSWD, group: null, imageGids: [50000],
     build: ({ rootfs }) => {
       execFileSync('mkfifo', [join(rootfs, 'etc', 'group')]);
@@ -225,7 +225,7 @@ export const IMAGE_CASES: readonly ImageCase[] = [
     expect: NOT_REGULAR,
   },
   {
-    record: { area: 'file types', tried: '/etc/passwd a FIFO', outcome: 'refused, never opened' },
+    record: { area: 'file types', tried: '/etc/passwd a FIFO', outcome: 'refused as not a regular file, before any read' },
     passwd: null, group: GRANT_50000, imageGids: [50000],
     build: ({ rootfs }) => {
       execFileSync('mkfifo', [join(rootfs, 'etc', 'passwd')]);
@@ -233,7 +233,7 @@ export const IMAGE_CASES: readonly ImageCase[] = [
     expect: NOT_REGULAR,
   },
   {
-    record: { area: 'file types', tried: '/etc/group a character device (1:5, /dev/zero)', outcome: 'refused, never opened' },
+    record: { area: 'file types', tried: '/etc/group a character device (1:5, /dev/zero)', outcome: 'refused as not a regular file, before any read' },
     passwd: PASSWD, group: null, imageGids: [50000],
     build: ({ rootfs }) => {
       execFileSync('mknod', [join(rootfs, 'etc', 'group'), 'c', '1', '5']);
@@ -241,7 +241,7 @@ export const IMAGE_CASES: readonly ImageCase[] = [
     expect: NOT_REGULAR,
   },
   {
-    record: { area: 'file types', tried: '/etc/group a block device (7:0, loop0)', outcome: 'refused, never opened' },
+    record: { area: 'file types', tried: '/etc/group a block device (7:0, loop0)', outcome: 'refused as not a regular file, before any read' },
     passwd: PASSWD, group: null, imageGids: [50000],
     build: ({ rootfs }) => {
       execFileSync('mknod', [join(rootfs, 'etc', 'group'), 'b', '7', '0']);
@@ -249,7 +249,7 @@ export const IMAGE_CASES: readonly ImageCase[] = [
     expect: NOT_REGULAR,
   },
   {
-    record: { area: 'file types', tried: '/etc/group a listening unix socket', outcome: 'refused, never connected' },
+    record: { area: 'file types', tried: '/etc/group a listening unix socket', outcome: 'refused as not a regular file, never connected' },
     passwd: PASSWD, group: null, imageGids: [50000],
     build: ({ rootfs }) => {
       // Node binds at listen() and unlinks at close(): it listens for the case's length.
@@ -259,7 +259,7 @@ export const IMAGE_CASES: readonly ImageCase[] = [
     expect: NOT_REGULAR,
   },
   {
-    record: { area: 'file types', tried: '/etc/group a directory', outcome: 'refused' },
+    record: { area: 'file types', tried: '/etc/group a directory', outcome: 'refused as not a regular file' },
     passwd: PASSWD, group: null, imageGids: [50000],
     build: ({ rootfs }) => mkdirSync(join(rootfs, 'etc', 'group')),
     expect: NOT_REGULAR,
