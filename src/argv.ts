@@ -50,8 +50,10 @@ const CRUN_CONFIG = { 'config|f': "crun --config names a config file other than 
 /**
  * Subcommands whose arguments the shim reads: runc 1.1 to 1.4 and crun 1.8+
  * flags together (a flag only one of them has changes nothing the shim reads).
+ * A Map: a command word is the caller's, and "toString" or "__proto__" must
+ * find nothing, as on an object it would find Object.prototype's.
  */
-export const COMMAND_FLAGS: Readonly<Record<string, FlagTable>> = {
+export const COMMAND_FLAGS: ReadonlyMap<string, FlagTable> = new Map(Object.entries({
   create: table(
     ['bundle|b', 'console-socket', 'pidfd-socket', 'pid-file', 'preserve-fds'],
     ['no-pivot', 'no-new-keyring', 'no-subreaper', HELP],
@@ -74,7 +76,7 @@ export const COMMAND_FLAGS: Readonly<Record<string, FlagTable>> = {
     ['image-path', 'work-path', 'parent-path', 'page-server', 'manage-cgroups-mode', 'empty-ns', 'status-fd', 'network-lock'],
     ['leave-running', 'tcp-established', 'tcp-skip-in-flight', 'link-remap', 'ext-unix-sk', 'shell-job', 'lazy-pages', 'file-locks', 'pre-dump', 'auto-dedup', HELP],
   ),
-};
+}));
 
 /** runc parses exec's arguments as they come (urfave SkipArgReorder). */
 const UNREORDERED: ReadonlySet<string> = new Set(['exec']);
@@ -364,7 +366,7 @@ export function parseInvocation(argv: readonly string[]): Invocation {
   const args = rest.slice(1);
   if (infoOnly) return passthrough(command);
   if (command === SHIM_COMMAND) return { kind: 'shim', globals, args };
-  const flags = command === undefined ? undefined : COMMAND_FLAGS[command];
+  const flags = command === undefined ? undefined : COMMAND_FLAGS.get(command);
   if (command === undefined || flags === undefined) return passthrough(command);
 
   const parsed = parseCommandArgs(command, args, flags);

@@ -16,9 +16,11 @@ import { nonUtf8Argument, nonUtf8Variable } from './raw-input';
  */
 
 async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<void> {
-  const invocation = parseInvocation(argv);
-  const logTarget: LogTarget = { path: invocation.globals.log, format: logFormatFrom(invocation.globals.logFormat) };
+  // Until the command line is read, a failure can only go to stderr.
+  let logTarget: LogTarget = { format: 'text' };
   try {
+    const invocation = parseInvocation(argv);
+    logTarget = { path: invocation.globals.log, format: logFormatFrom(invocation.globals.logFormat) };
     await run(invocation, argv, env, logTarget);
   } catch (err) {
     const message = err instanceof ShimError ? describe(err) : `internal error: ${describe(err)}`;

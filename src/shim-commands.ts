@@ -33,7 +33,7 @@ export function runShimCommand(args: readonly string[], config: () => { config: 
   const [command, ...rest] = args;
   switch (command) {
     case 'dry-run': {
-      const parsed = goFlagParse(rest, COMMAND_FLAGS['create']!);
+      const parsed = goFlagParse(rest, COMMAND_FLAGS.get('create')!);
       if (parsed.error !== undefined || parsed.positionals.length > 0) {
         throw new ShimError(`${SHIM_COMMAND} dry-run: ${parsed.error ?? `unexpected argument ${parsed.positionals[0]}`}`);
       }
