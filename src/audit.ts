@@ -1,13 +1,14 @@
-import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { podIdentity, type Annotations } from './annotations';
 import type { CreateDecision } from './create';
+import { appendWhole } from './files';
 
 /**
  * The audit trail: one JSON object per create decision, appended to the
- * configured file with a single write (O_APPEND keeps concurrent shims' lines
- * whole). Who (container id, pod, container) and what (policy, its source,
- * what the image granted, what went, what stayed).
+ * configured file with O_APPEND, which keeps concurrent shims' lines apart.
+ * Who (container id, pod, container) and what (policy, its source, what the
+ * image granted, what went, what stayed).
  */
 export function auditLine(
   now: Date,
@@ -47,7 +48,8 @@ export function appendAudit(path: string, line: string): void {
     fd = openSync(path, 'a', 0o640);
   }
   try {
-    writeSync(fd, line);
+    // Whole or not at all: a part would run into the next create's line.
+    appendWhole(fd, Buffer.from(line, 'utf8'));
   } finally {
     closeSync(fd);
   }

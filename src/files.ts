@@ -1,4 +1,4 @@
-import { closeSync, fchmodSync, fchownSync, fstatSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync, constants, type Stats } from 'node:fs';
+import { closeSync, fchmodSync, fchownSync, fstatSync, fsyncSync, ftruncateSync, openSync, readSync, renameSync, unlinkSync, writeSync, constants, type Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { ShimError, errnoCode } from './errors';
 
@@ -119,6 +119,24 @@ function createTempFile(dir: string, base: string, target: string): { fd: number
       if (errnoCode(err) === 'EEXIST' && attempt < 100) continue;
       throw new ShimError(`cannot rewrite ${target}: creating a temporary file in ${dir}: ${errnoCode(err) ?? String(err)}`);
     }
+  }
+}
+
+/**
+ * Appends `data` to a file opened for appending, whole or not at all: a full
+ * disk can take part of a line, and a reader of the file (containerd, of the
+ * --log file) that meets a line cut short loses every line. A part written
+ * is cut off again, unless another writer has appended since; the error is
+ * then thrown for the caller to report elsewhere.
+ */
+export function appendWhole(fd: number, data: Buffer): void {
+  const sizeBefore = fstatSync(fd).size;
+  let written = 0;
+  try {
+    while (written < data.length) written += writeSync(fd, data, written, data.length - written);
+  } catch (err) {
+    if (written > 0 && fstatSync(fd).size === sizeBefore + written) ftruncateSync(fd, sizeBefore);
+    throw err;
   }
 }
 

@@ -1,4 +1,5 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
+import { appendWhole } from './files';
 
 /**
  * Error reporting the way runc does it, for the callers that read it:
@@ -36,14 +37,15 @@ export function logFormatFrom(value: string | undefined): LogFormat {
 
 /**
  * Appends a line to the --log file, or writes the bare message to stderr when
- * there is no log file or it cannot be opened (the message must go somewhere).
+ * there is no log file or the line cannot be appended whole (the message must
+ * go somewhere, and a part of a line would hide every line from containerd).
  */
 export function report(target: LogTarget, level: LogLevel, msg: string, now: Date = new Date()): void {
   if (target.path !== undefined && target.path !== '') {
     try {
       const fd = openSync(target.path, 'a', 0o644);
       try {
-        writeSync(fd, formatLogLine(level, msg, now, target.format));
+        appendWhole(fd, Buffer.from(formatLogLine(level, msg, now, target.format), 'utf8'));
       } finally {
         closeSync(fd);
       }
