@@ -36,6 +36,7 @@ function table(rows: readonly { record: RecordRow }[]): string {
 export function renderRecord(): string {
   const { IMAGE_CASES } = require('../hostile/image-cases') as typeof import('../hostile/image-cases');
   const { LOG_CASES } = require('../hostile/log-cases') as typeof import('../hostile/log-cases');
+  const { FAULT_CASES } = require('../faults/fault-cases') as typeof import('../faults/fault-cases');
   return [
     BEGIN,
     '',
@@ -61,6 +62,13 @@ export function renderRecord(): string {
     'containerd records (the audit trail).',
     '',
     table(LOG_CASES),
+    '',
+    '**Faults** (`test/faults/faults.test.ts`). Each case is the seed pod',
+    '(alice in the image\'s group 50000, additionalGids `[1000, 50000, 60000]`),',
+    'through the shim in front of real runc; the kills are strace\'s SIGKILL',
+    'before a chosen system call, each checked against its own trace.',
+    '',
+    table(FAULT_CASES),
     '',
     END,
   ].join('\n');
