@@ -125,19 +125,18 @@ function createTempFile(dir: string, base: string, target: string): { fd: number
 /**
  * Appends `data` to a file opened for appending, whole or not at all: a full
  * disk can take part of a line, and a reader of the file (containerd, of the
- * --log file) that meets a line cut short loses every line. A part written
- * is cut off again, unless another writer has appended since; the error is
- * then thrown for the caller to report elsewhere.
+ * --log file) that meets a line cut short loses every line. One write, so
+ * that the line cannot end up split around another writer's; a part written
+ * is cut off again unless another writer has appended since (a race it can
+ * lose only while the disk is full), and the failure is thrown for the
+ * caller to report elsewhere.
  */
 export function appendWhole(fd: number, data: Buffer): void {
   const sizeBefore = fstatSync(fd).size;
-  let written = 0;
-  try {
-    while (written < data.length) written += writeSync(fd, data, written, data.length - written);
-  } catch (err) {
-    if (written > 0 && fstatSync(fd).size === sizeBefore + written) ftruncateSync(fd, sizeBefore);
-    throw err;
-  }
+  const written = writeSync(fd, data);
+  if (written === data.length) return;
+  if (fstatSync(fd).size === sizeBefore + written) ftruncateSync(fd, sizeBefore);
+  throw new Error(`only ${written} of ${data.length} bytes written (disk full?)`);
 }
 
 function writeAll(fd: number, data: Buffer): void {

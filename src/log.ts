@@ -36,9 +36,10 @@ export function logFormatFrom(value: string | undefined): LogFormat {
 }
 
 /**
- * Appends a line to the --log file, or writes the bare message to stderr when
- * there is no log file or the line cannot be appended whole (the message must
- * go somewhere, and a part of a line would hide every line from containerd).
+ * Appends a line to the --log file. An error that cannot be appended whole
+ * (no --log, or a full disk: a part of a line would hide every line from
+ * containerd) goes to stderr instead, as it must go somewhere; a warning is
+ * then dropped, since during create and exec stderr is the container's.
  */
 export function report(target: LogTarget, level: LogLevel, msg: string, now: Date = new Date()): void {
   if (target.path !== undefined && target.path !== '') {
@@ -51,10 +52,10 @@ export function report(target: LogTarget, level: LogLevel, msg: string, now: Dat
       }
       return;
     } catch {
-      // fall through to stderr
+      // fall through
     }
   }
-  writeStderr(msg + '\n');
+  if (level === 'error') writeStderr(msg + '\n');
 }
 
 /** Writes to fd 2 without Node's stream object for it. */

@@ -19,6 +19,12 @@ async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<vo
   // Until the command line is read, a failure can only go to stderr.
   let logTarget: LogTarget = { format: 'text' };
   try {
+    // Before anything is read from it: the runtime would act on other names
+    // than the caller gave, the --log file among them.
+    const altered = nonUtf8Argument(argv);
+    if (altered !== undefined) {
+      throw new ShimError(`refusing to run: argument ${altered} is not valid UTF-8, and Node would pass it on altered`);
+    }
     const invocation = parseInvocation(argv);
     logTarget = { path: invocation.globals.log, format: logFormatFrom(invocation.globals.logFormat) };
     await run(invocation, argv, env, logTarget);
@@ -30,11 +36,6 @@ async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<vo
 }
 
 async function run(invocation: Invocation, argv: readonly string[], env: NodeJS.ProcessEnv, logTarget: LogTarget): Promise<void> {
-  // The runtime would act on another name than the caller gave.
-  const altered = nonUtf8Argument(argv);
-  if (altered !== undefined) {
-    throw new ShimError(`refusing to run: argument ${altered} is not valid UTF-8, and Node would pass it on altered`);
-  }
   if (invocation.kind === 'shim') {
     const { runShimCommand } = require('./shim-commands') as typeof import('./shim-commands');
     runShimCommand(invocation.args, () => loadConfig(env), process.cwd());
@@ -46,24 +47,24 @@ async function run(invocation: Invocation, argv: readonly string[], env: NodeJS.
 
   const command = invocation.kind === 'exec' ? 'exec' : invocation.command;
   const acting = invocation.kind === 'create' || (invocation.kind === 'exec' && invocation.processFile !== undefined);
+  // As with a broken configuration below: creates and execs fail closed,
+  // every other call goes on, so that pods can still stop.
+  const passingOn = (why: string, runtime: string): void => {
+    report(logTarget, 'warning', `strict-groups: ${why}; passing ${command ?? 'the call'} on to runtime ${JSON.stringify(runtime)}`);
+  };
   const variable = nonUtf8Variable(env);
-  if (variable !== undefined) {
-    const why = `environment variable ${variable} is not valid UTF-8, and Node would pass it on altered`;
-    // As with a broken configuration: creates and execs fail closed, pods can still stop.
-    if (acting) throw new ShimError(`refusing to run: ${why}`);
-    if (logTarget.path !== undefined) report(logTarget, 'warning', `strict-groups: ${why}; passing ${command ?? 'the call'} on to the runtime`);
-  }
+  const altered = variable === undefined ? undefined : `environment variable ${variable} is not valid UTF-8, and Node would pass it on altered`;
+  if (altered !== undefined && acting) throw new ShimError(`refusing to run: ${altered}`);
   const { config, path: configPath, problem } = acting ? { ...loadConfig(env), problem: undefined } : loadConfigLeniently(env);
-  if (problem !== undefined && logTarget.path !== undefined) {
-    report(logTarget, 'warning', `strict-groups: ${problem}; passing ${command ?? 'the call'} on to runtime ${JSON.stringify(config.runtime)}`);
-  }
+  if (altered !== undefined) passingOn(altered, config.runtime);
+  if (problem !== undefined) passingOn(problem, config.runtime);
   const runtime = resolveRuntime(config.runtime, env);
 
   if (invocation.kind === 'create') {
     const { prepareCreate } = require('./create') as typeof import('./create');
     const bundle = resolve(invocation.bundle);
     const { decision, config: spec } = prepareCreate(bundle, config);
-    if (decision.policySource === 'invalid-annotation-on-sandbox' && logTarget.path !== undefined) {
+    if (decision.policySource === 'invalid-annotation-on-sandbox') {
       report(logTarget, 'warning', `strict-groups: sandbox ${invocation.id}: invalid policy annotation, node default ${decision.policy} applied; the pod's containers will fail to create`);
     }
     if (config.auditLog !== null) {
@@ -73,9 +74,7 @@ async function run(invocation: Invocation, argv: readonly string[], env: NodeJS.
       } catch (err) {
         // The decision is applied and recorded in config.json; a lost audit
         // line must not stop the container. Say so where operators look.
-        if (logTarget.path !== undefined) {
-          report(logTarget, 'warning', `strict-groups: cannot append to the audit log ${config.auditLog} (set in ${configPath}): ${describe(err)}`);
-        }
+        report(logTarget, 'warning', `strict-groups: cannot append to the audit log ${config.auditLog} (set in ${configPath}): ${describe(err)}`);
       }
     }
   } else if (invocation.kind === 'exec' && invocation.processFile !== undefined) {

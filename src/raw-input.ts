@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 
 /**
@@ -21,10 +22,6 @@ function splitNul(raw: Buffer): Buffer[] {
   }
   if (start < raw.length) parts.push(raw.subarray(start));
   return parts;
-}
-
-function isUtf8(bytes: Buffer): boolean {
-  return Buffer.from(bytes.toString('utf8'), 'utf8').equals(bytes);
 }
 
 /**

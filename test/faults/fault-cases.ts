@@ -110,6 +110,10 @@ function isOpenOf(path: string): (line: string) => boolean {
   return (line) => line.startsWith('openat(') && line.includes(`"${path}"`);
 }
 
+function readOrEmpty(path: string): string {
+  return existsSync(path) ? readFileSync(path, 'utf8') : '';
+}
+
 /** The creation of the shim's temp file beside `file` (src/files.ts names it so). */
 function isTempOpenBeside(file: string): (line: string) => boolean {
   return (line) => line.startsWith('openat(') && line.includes(`"${dirname(file)}/.${basename(file)}.strict-groups-`) && line.includes('O_CREAT');
@@ -178,6 +182,31 @@ export const FAULT_CASES: readonly FaultCase[] = [
       t.doesNotThrow(() => containerdError(log), 'every line of the --log file is JSON, as containerd needs');
       t.equal(readFileSync(log, 'utf8'), earlier, 'the part of the error line that fit was cut off again');
       t.match(refused.stderr, /^strict-groups: cannot rewrite .*: ENOSPC$/, 'ENOSPC named on stderr instead');
+    },
+  },
+  {
+    record: {
+      area: 'disk',
+      tried: 'audit log and --log file on a full tmpfs, bundle elsewhere: the create itself succeeds',
+      outcome:
+        'the container runs with groups=1000,60000 and its stdout and stderr hold only its own output: the warning about the lost audit line has nowhere to go and is dropped; neither file holds a part of a line',
+    },
+    async run(t, ctx) {
+      const dir = join(ctx.ws.dir, 'full-logs-disk');
+      mountTmpfs(t, dir, SMALL_TMPFS_BYTES);
+      const auditLog = join(dir, 'audit.log');
+      const log = join(dir, 'log.json');
+      ctx.ws.configure({ auditLog });
+      t.teardown(() => ctx.ws.configure({}));
+      fillFileSystem(dir);
+      const bundle = ctx.ws.bundle('full-logs', { args: ['id'] });
+
+      const run = await shim(ctx.ws, 'runc', [...ctx.root, '--log', log, '--log-format', 'json', 'run', '--bundle', bundle, 'full-logs']);
+      t.equal(run.exitCode, 0, 'runs');
+      t.equal(run.stdout.trim(), STRICT_GROUPS, 'the container\'s own output, strict groups');
+      t.equal(run.stderr, '', 'nothing on the container\'s stderr');
+      assertStrictConfig(t, readSpec(bundle), 'config.json');
+      t.same([readOrEmpty(auditLog), readOrEmpty(log)], ['', ''], 'no part of a line in either file');
     },
   },
   {

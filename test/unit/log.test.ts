@@ -166,9 +166,13 @@ t.test('report text format appends text lines', (t) => {
  * report()'s stderr fallback writes to fd 2 directly, so it is checked in a
  * child that loads src/log.ts through tap's ts-node (transpile only).
  */
-function reportInChild(target: { path?: string; format: 'text' | 'json' }, msg: string): { stdout: string; stderr: string; status: number | null } {
+function reportInChild(
+  target: { path?: string; format: 'text' | 'json' },
+  msg: string,
+  level: LogLevel = 'error',
+): { stdout: string; stderr: string; status: number | null } {
   const register = require.resolve('@isaacs/ts-node-temp-fork-for-pr-2009/register/transpile-only');
-  const script = `require(${JSON.stringify(require.resolve('../../src/log'))}).report(${JSON.stringify(target)}, 'error', ${JSON.stringify(msg)})`;
+  const script = `require(${JSON.stringify(require.resolve('../../src/log'))}).report(${JSON.stringify(target)}, ${JSON.stringify(level)}, ${JSON.stringify(msg)})`;
   const child = spawnSync(process.execPath, ['-r', register, '-e', script], { encoding: 'utf8', timeout: 60_000 });
   return { stdout: child.stdout, stderr: child.stderr, status: child.status };
 }
@@ -185,6 +189,8 @@ t.test('report falls back to stderr with the bare message', (t) => {
     // conmon relays stderr as is: the bare message, no JSON, no timestamp.
     const got = reportInChild(target, 'strict-groups: cannot do it\nsecond line');
     t.strictSame(got, { stdout: '', stderr: 'strict-groups: cannot do it\nsecond line\n', status: 0 }, name);
+    // During create and exec stderr is the container's: only an error may go there.
+    t.strictSame(reportInChild(target, 'strict-groups: a warning', 'warning'), { stdout: '', stderr: '', status: 0 }, `${name}: a warning is dropped`);
   }
   t.equal(existsSync(join(dir, 'nonexistent')), false, 'no directory created');
   t.strictSame(readdirSync(join(dir, 'sub')), [], 'nothing written into the directory');
