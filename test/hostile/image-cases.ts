@@ -3,9 +3,11 @@
  * run through the built shim in front of real runc (test/hostile/images.test.ts).
  *
  * Every case is the seed pod (runAsUser 1000, supplementalGroups [4242, 60000])
- * on an image built to confuse the reader. Its config.json carries what a CRI
- * runtime would have merged from the image as it reads it, inside the rootfs;
- * the right answer is then always the pod's own groups, `1000 4242 60000`.
+ * on an image built to confuse the reader. `imageGids` is what the image
+ * grants, read inside the rootfs with every quirk of the CRI runtimes' Go
+ * readers (the union where they differ): the shim must find exactly these,
+ * and config.json carries them merged in, as a CRI runtime would. The right
+ * answer is then always the pod's own groups, `1000 4242 60000`.
  * Files OUTSIDE the rootfs, at the places a reader that escaped would reach,
  * grant alice 4242: reading one would take a pod gid away, so an escape shows
  * in the groups as well as in the files the shim opened.
@@ -38,7 +40,7 @@ export interface ImageCase {
   /** /etc/passwd and /etc/group of the image; null leaves the file out for build(). */
   passwd: string | Buffer | null;
   group: string | Buffer | null;
-  /** What the CRI runtime merged from the image, besides the pod's gids. */
+  /** The gids the image grants alice (or root), read as the CRI runtimes read it. */
   imageGids: number[];
   /** Shapes the rootfs beyond the two files; may return a cleanup. */
   build?: (dirs: CaseDirs) => (() => void) | void;
@@ -136,14 +138,15 @@ export const IMAGE_CASES: readonly ImageCase[] = [
     expect: 'pod-groups',
   },
   {
-    record: { area: 'symlinks', tried: '/etc a relative link to "../../.." (the rootfs itself)', outcome: 'the files at the rootfs top are read' },
+    record: { area: 'symlinks', tried: '/etc a relative link to "../outside" (on the host: the bundle\'s outside/, a decoy)', outcome: '".." stops at the rootfs: the image\'s own /outside is read' },
     passwd: null, group: null, imageGids: [50000],
     build: ({ rootfs, bundle }) => {
+      decoy(bundle, 'passwd', PASSWD);
       decoy(bundle, 'group', DECOY_GROUP);
       execFileSync('rm', ['-r', join(rootfs, 'etc')]);
-      link(rootfs, '/etc', '../../..');
-      inside(rootfs, '/passwd', PASSWD);
-      inside(rootfs, '/group', GRANT_50000);
+      link(rootfs, '/etc', '../outside');
+      inside(rootfs, '/outside/passwd', PASSWD);
+      inside(rootfs, '/outside/group', GRANT_50000);
     },
     expect: 'pod-groups',
   },
@@ -249,7 +252,7 @@ export const IMAGE_CASES: readonly ImageCase[] = [
     expect: NOT_REGULAR,
   },
   {
-    record: { area: 'file types', tried: '/etc/group a listening unix socket', outcome: 'refused as not a regular file, never connected' },
+    record: { area: 'file types', tried: '/etc/group a listening unix socket', outcome: 'refused as not a regular file, before any read' },
     passwd: PASSWD, group: null, imageGids: [50000],
     build: ({ rootfs }) => {
       // Node binds at listen() and unlinks at close(): it listens for the case's length.
@@ -333,10 +336,10 @@ export const IMAGE_CASES: readonly ImageCase[] = [
     expect: 'pod-groups',
   },
   {
-    record: { area: 'content', tried: '"#" comment lines and NIS "+"/"-" lines', outcome: 'comments skipped in /etc/group only; NIS lines read as plain entries' },
+    record: { area: 'content', tried: '"#" comment lines and NIS "+"/"-" lines', outcome: 'comments skipped in /etc/group only ("#alice" in /etc/passwd is a user, and its group removed); NIS lines read as plain entries' },
     passwd: `#alice:x:1000:1000::/:/bin/sh\n${PASSWD}+::::::\n`,
-    group: '#commented:x:50001:alice\n+nis:x:50000:alice\n-:x:50002:\n+:::\n',
-    imageGids: [50000],
+    group: '#commented:x:50001:alice\n+nis:x:50000:alice\n-:x:50002:\n+:::\nhash:x:50003:#alice\n',
+    imageGids: [50000, 50003],
     expect: 'pod-groups',
   },
   {
@@ -350,8 +353,13 @@ export const IMAGE_CASES: readonly ImageCase[] = [
     expect: 'pod-groups',
   },
   {
-    record: { area: 'content', tried: 'no /etc/passwd, or an empty /etc/group', outcome: 'no image groups' },
-    passwd: null, group: '', imageGids: [],
+    record: { area: 'content', tried: 'no /etc/passwd, an /etc/group that lists alice', outcome: 'no user names: no image groups' },
+    passwd: null, group: GRANT_50000, imageGids: [],
+    expect: 'pod-groups',
+  },
+  {
+    record: { area: 'content', tried: 'an empty /etc/group', outcome: 'no image groups' },
+    passwd: PASSWD, group: '', imageGids: [],
     expect: 'pod-groups',
   },
 ];

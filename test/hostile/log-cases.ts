@@ -34,7 +34,7 @@ export const LOG_CASES: readonly LogCase[] = [
     value: 'a\u2028b\u2029c\u0085d',
   },
   {
-    record: { area: 'log lines', tried: 'a lone surrogate escaped in config.json ("\\ud800")', outcome: `${OUTCOME} (escaped, as Go reads it)` },
+    record: { area: 'log lines', tried: 'a lone surrogate escaped in config.json ("\\ud800")', outcome: `${OUTCOME} (JSON-escaped)` },
     value: 'a\ud800b',
   },
   {

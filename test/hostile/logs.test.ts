@@ -8,13 +8,9 @@ import fse from 'fs-extra';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
+import { quoted } from '../../src/errors';
 import { POLICY, containerdError, prerequisites, shim, workspace, type Workspace } from '../helpers/oci';
 import { LOG_CASES, type LogCase } from './log-cases';
-
-/** What the shim's messages show of a value: whole up to 256 characters, else cut. */
-function shownValue(value: string): string {
-  return value.length <= 256 ? JSON.stringify(value) : `${JSON.stringify(value.slice(0, 256))}... (${value.length} characters)`;
-}
 
 const IDENTITY_KEYS = ['io.kubernetes.cri.sandbox-namespace', 'io.kubernetes.cri.sandbox-name', 'io.kubernetes.cri.container-name'];
 const PLACEHOLDER = 'value-placeholder';
@@ -42,7 +38,7 @@ t.test('log lines under hostile annotation values', { skip: skip ?? false }, asy
 
   for (const [index, testCase] of LOG_CASES.entries()) {
     await t.test(testCase.record.tried, async (t) => {
-      const message = `strict-groups: invalid pod annotation ${POLICY}=${shownValue(testCase.value)}: want "Strict" or "Merge"`;
+      const message = `strict-groups: invalid pod annotation ${POLICY}=${quoted(testCase.value)}: want "Strict" or "Merge"`;
       const bundle = bundleWith(ws, `log-${index}`, testCase, { [POLICY]: PLACEHOLDER });
       t.equal(fse.readJsonSync(join(bundle, 'config.json')).annotations[POLICY], testCase.value, 'config.json holds the value');
 
@@ -54,13 +50,15 @@ t.test('log lines under hostile annotation values', { skip: skip ?? false }, asy
       t.equal(containerdError(json), message, 'containerd decodes the message, value intact');
 
       const text = join(ws.dir, `log-${index}.txt`);
-      await shim(ws, 'runc', [...root, '--log', text, 'create', '--bundle', bundle, `log-${index}`]);
+      const viaText = await shim(ws, 'runc', [...root, '--log', text, 'create', '--bundle', bundle, `log-${index}`]);
+      t.equal(viaText.exitCode, 1);
       const [textLine, ...more] = lines(readFileSync(text, 'utf8'));
       t.same(more, [], 'one text line');
       const quotedMsg = /^time="[^"]+" level=error msg=("(?:[^"\\]|\\.)*")$/.exec(textLine ?? '');
       t.equal(quotedMsg === null ? undefined : JSON.parse(quotedMsg[1]!), message, 'the quoted msg reads back whole');
 
       const bare = await shim(ws, 'runc', [...root, 'create', '--bundle', bundle, `log-${index}`]);
+      t.equal(bare.exitCode, 1);
       t.equal(bare.stderr, message, 'without --log (conmon): the message alone on one line of stderr');
 
       // The audit trail records the pod's names, which a pod under CRI-O can set freely.
