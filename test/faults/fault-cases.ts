@@ -24,14 +24,13 @@ import {
   mountReadOnly,
   mountTmpfs,
   readSpec,
-  resolvedRunc,
   tally,
   tempFilesBeside,
   type FaultContext,
   type KillResult,
   type Spec,
 } from '../helpers/faults';
-import { MERGED_GROUPS, POLICY, REMOVED, SHIM, STRICT_GROUPS, containerdError, direct, processFile, shim } from '../helpers/oci';
+import { MERGED_GROUPS, POLICY, REMOVED, SHIM, STRICT_GROUPS, containerdError, direct, processFile, programPath, shim } from '../helpers/oci';
 import type { RecordRow } from '../helpers/record';
 
 /** A row of the README's fault table and the procedure that asserts exactly its outcome. */
@@ -367,7 +366,7 @@ export const FAULT_CASES: readonly FaultCase[] = [
         'the caller sees death by SIGKILL, as from plain runc (execve: the caller\'s child is runc itself; spawn: the shim dies of the same signal); config.json is the rewritten file, whole; runc delete --force clears the half-made container; a new create in the bundle runs with groups=1000,60000',
     },
     async run(t, ctx) {
-      const runc = resolvedRunc();
+      const runc = programPath('runc');
       const fd = openSync('/dev/null', 'r');
       t.teardown(() => closeSync(fd));
       for (const spawned of [false, true]) {

@@ -4,11 +4,10 @@
  * down again.
  */
 import t from 'tap';
-import { missingFaultTools } from '../helpers/faults';
-import { prerequisites, skipOrFail, workspace } from '../helpers/oci';
+import { missingPrograms, prerequisites, skipOrFail, workspace } from '../helpers/oci';
 import { FAULT_CASES } from './fault-cases';
 
-const skip = prerequisites('runc') ?? skipOrFail('faults suite', missingFaultTools());
+const skip = prerequisites('runc') ?? skipOrFail('faults suite', missingPrograms(['strace', 'prlimit', 'mount', 'umount']));
 // A watchdog for hangs (a kill point that leaves the shim stuck), not a speed limit.
 t.test('faults', { skip: skip ?? false, timeout: 180_000 }, async (t) => {
   const ws = workspace('runc');

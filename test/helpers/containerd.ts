@@ -19,7 +19,7 @@ import { dirname, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { CriClient, type ContainerConfig, type NamespaceOption, type PodSandboxConfig } from './cri';
 import { buildImageArchive, type ImageOptions } from './oci-image';
-import { ROOT, SEED_GROUP, SEED_PASSWD, SHIM, skipOrFail } from './oci';
+import { ROOT, SEED_GROUP, SEED_PASSWD, SHIM, missingPrograms, programPath, skipOrFail } from './oci';
 
 export const HANDLER = 'strict-groups';
 /** containerd's CRI keeps its containers and images in this namespace. */
@@ -83,13 +83,7 @@ export type AuditEntry = Record<string, unknown>;
 export function prerequisites(): string | undefined {
   const missing: string[] = [];
   if (process.getuid?.() !== 0) missing.push('root');
-  for (const program of ['containerd', 'ctr', 'containerd-shim-runc-v2', 'runc', 'unshare', 'setpriv', 'tar']) {
-    try {
-      execFileSync('sh', ['-c', 'command -v "$1"', 'sh', program], { stdio: 'ignore' });
-    } catch {
-      missing.push(program);
-    }
-  }
+  missing.push(...missingPrograms(['containerd', 'ctr', 'containerd-shim-runc-v2', 'runc', 'unshare', 'setpriv', 'tar']));
   if (!existsSync(BUSYBOX)) missing.push(`${BUSYBOX} (busybox-static)`);
   if (!existsSync(SHIM)) missing.push(`${SHIM} (npm run build)`);
   if (!existsSync(INSTALL)) missing.push(INSTALL);
@@ -227,7 +221,7 @@ export class ContainerdNode {
     writeFileSync(this.config, containerdConfig(this.tree, { cniBin, cniConf }));
     // The installer looks for the runc handler's runtime in the tree, as on
     // the host; inside the namespace that path is the host's own runc.
-    const runc = execFileSync('sh', ['-c', 'command -v runc'], { encoding: 'utf8' }).trim();
+    const runc = programPath('runc');
     mkdirSync(join(this.tree, dirname(runc)), { recursive: true });
     copyFileSync(runc, join(this.tree, runc), constants.COPYFILE_FICLONE);
   }

@@ -9,30 +9,13 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Test } from 'tap';
-import { SHIM, direct, type BundleOptions, type Workspace } from './oci';
+import { SHIM, cgroupDirs, direct, type BundleOptions, type Workspace } from './oci';
 
 /** What every fault case gets: the suite's workspace and runc's --root for it. */
 export interface FaultContext {
   ws: Workspace;
   /** `--root <the workspace's state dir>`, runc's global option. */
   root: string[];
-}
-
-/** Programs the suite needs besides the runc suite's prerequisites. */
-export function missingFaultTools(): string[] {
-  return ['strace', 'prlimit', 'mount', 'umount'].filter((program) => {
-    try {
-      execFileSync(program, ['--version'], { stdio: 'ignore' });
-      return false;
-    } catch {
-      return true;
-    }
-  });
-}
-
-/** runc's absolute path, as the shim execs it. */
-export function resolvedRunc(): string {
-  return execFileSync('sh', ['-c', 'command -v runc'], { encoding: 'utf8' }).trim();
 }
 
 /** Mounts a tmpfs of `bytes` at `dir` until the test ends. */
@@ -175,15 +158,10 @@ export function hookStarted(hookFile: string): Promise<number> {
   }, 'the createRuntime hook');
 }
 
-/** rmdir of a cgroup in every hierarchy (cgroup v1, hybrid or v2); false while one is busy. */
-function removeCgroups(relative: string): boolean {
-  const base = '/sys/fs/cgroup';
-  const hierarchies = [base, ...readdirSync(base).map((name) => join(base, name))];
+/** rmdir of a cgroup in every hierarchy; false while one is busy. */
+function removeCgroups(name: string): boolean {
   try {
-    for (const hierarchy of hierarchies) {
-      const dir = join(hierarchy, relative);
-      if (existsSync(dir)) rmdirSync(dir);
-    }
+    for (const dir of cgroupDirs((entry) => entry === name)) rmdirSync(dir);
     return true;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EBUSY') return false;

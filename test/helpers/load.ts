@@ -4,28 +4,19 @@
  * machine's memory sampled meanwhile. It records; test/load/load.test.ts
  * judges. Calls use containerd-shim-runc-v2's command lines.
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, unlinkSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, SHIM, direct, processFile, skipOrFail, type Workspace } from './oci';
+import { ROOT, SHIM, cgroupDirs, direct, missingPrograms, processFile, programPath, skipOrFail, type Workspace } from './oci';
 
 export const GNU_TIME = '/usr/bin/time';
 const ENV = '/usr/bin/env';
 /** The Node the shim's executable is built from (the node@24 devDependency, first on PATH under npm exec). */
 export const NODE = join(ROOT, 'node_modules', 'node', 'bin', 'node');
-const CGROUP_ROOT = '/sys/fs/cgroup';
 
 /** What the load suite needs beyond the runc suite's prerequisites. */
 export function loadPrerequisites(): string | undefined {
-  const missing = [GNU_TIME, ENV, NODE].filter((program) => {
-    try {
-      accessSync(program, constants.X_OK);
-      return false;
-    } catch {
-      return true;
-    }
-  });
-  return skipOrFail('load suite', missing);
+  return skipOrFail('load suite', missingPrograms([GNU_TIME, ENV, NODE]));
 }
 
 export type Variant = 'shim' | 'runc';
@@ -136,7 +127,7 @@ export class MemorySampler {
 export function timedCall(
   file: string,
   args: readonly string[],
-  options: { env: Record<string, string>; output: 'pipe' | 'ignore'; watchdogMs: number; rssFile: string },
+  options: { env: Record<string, string>; output: 'pipe' | number; watchdogMs: number; rssFile: string },
 ): Promise<Invocation> {
   return new Promise((resolve) => {
     const started = process.hrtime.bigint();
@@ -211,20 +202,24 @@ export class LoadRun {
   private readonly options: LoadRunOptions;
   private readonly runc: string;
   private readonly metricsDir: string;
+  /** The stdio of each create, which the container inherits: a pipe would stay open as long as it runs. */
+  private readonly createStdioDir: string;
   private pendingDelete: Container[] = [];
   private sequence = 0;
 
   constructor(options: LoadRunOptions) {
     this.options = options;
     const { ws } = options;
-    this.runc = execFileSync('sh', ['-c', 'command -v runc'], { encoding: 'utf8' }).trim();
+    this.runc = programPath('runc');
     // The same small environment for every program, as in npm run bench.
     this.environment = { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin', STRICT_GROUPS_CONFIG: ws.configFile };
     // Outside every bundle, as containerd's runc-process* files are.
     this.processDir = join(ws.dir, 'exec-processes');
     this.metricsDir = join(ws.dir, 'rss');
+    this.createStdioDir = join(ws.dir, 'create-stdio');
     mkdirSync(this.processDir);
     mkdirSync(this.metricsDir);
+    mkdirSync(this.createStdioDir);
   }
 
   /** `count` containers with their own bundles (a seed-image rootfs running `sleep`). */
@@ -267,7 +262,7 @@ export class LoadRun {
 
   /** create, start, state, exec, kill for one batch; the previous batch's deletes in between. */
   async lifecycle(batch: readonly Container[]): Promise<void> {
-    await this.step('create', batch, (c) => ['create', '--bundle', c.bundle, '--pid-file', join(c.bundle, 'init.pid'), c.id], 'ignore');
+    await this.step('create', batch, (c) => ['create', '--bundle', c.bundle, '--pid-file', join(c.bundle, 'init.pid'), c.id], 'file');
     const created = batch.filter((c) => c.calls.create?.exitCode === 0);
     for (const c of created) {
       c.createdConfig = readCreatedConfig(c.bundle);
@@ -301,7 +296,7 @@ export class LoadRun {
   }
 
   /** One command for every container of a batch at once, through the batch's runtime. */
-  private async step(command: Command, batch: readonly Container[], argsFor: (c: Container) => string[], output: 'pipe' | 'ignore' = 'pipe'): Promise<void> {
+  private async step(command: Command, batch: readonly Container[], argsFor: (c: Container) => string[], output: 'pipe' | 'file' = 'pipe'): Promise<void> {
     const variant = batch[0]?.variant;
     if (variant === undefined) return;
     const file = variant === 'shim' ? SHIM : this.runc;
@@ -310,7 +305,20 @@ export class LoadRun {
         batch.map(async (c) => {
           // containerd's global options: its --log file sits in the bundle.
           const global = ['--root', this.options.ws.stateRoot, '--log', join(c.bundle, 'log.json'), '--log-format', 'json'];
-          c.calls[command] = await this.call(file, [...global, ...argsFor(c)], output);
+          if (output === 'pipe') {
+            c.calls[command] = await this.call(file, [...global, ...argsFor(c)], 'pipe');
+            return;
+          }
+          // Whatever the call wrote on its stdio, the container's, stands as both its outputs.
+          const stdio = join(this.createStdioDir, c.id);
+          const fd = openSync(stdio, 'w');
+          try {
+            const call = await this.call(file, [...global, ...argsFor(c)], fd);
+            const written = readFileSync(stdio, 'utf8');
+            c.calls[command] = { ...call, stdout: written, stderr: written };
+          } finally {
+            closeSync(fd);
+          }
         }),
       );
     });
@@ -327,7 +335,7 @@ export class LoadRun {
     }
   }
 
-  private call(file: string, args: string[], output: 'pipe' | 'ignore'): Promise<Invocation> {
+  private call(file: string, args: string[], output: 'pipe' | number): Promise<Invocation> {
     const rssFile = join(this.metricsDir, `${this.sequence++}`);
     return timedCall(file, args, { env: this.environment, output, watchdogMs: this.options.watchdogMs, rssFile });
   }
@@ -346,19 +354,7 @@ function readCreatedConfig(bundle: string): NonNullable<Container['createdConfig
 
 /** cgroup directories runc made for containers whose id starts with `idPrefix`, in every hierarchy. */
 export function cgroupsLeft(idPrefix: string): string[] {
-  const left: string[] = [];
-  for (const hierarchy of readdirSync(CGROUP_ROOT, { withFileTypes: true })) {
-    // cgroup v1 links (cpu -> cpu,cpuacct) would list a directory twice.
-    if (!hierarchy.isDirectory()) continue;
-    try {
-      for (const entry of readdirSync(join(CGROUP_ROOT, hierarchy.name))) {
-        if (entry.startsWith(idPrefix)) left.push(join(CGROUP_ROOT, hierarchy.name, entry));
-      }
-    } catch {
-      // Not a hierarchy one can list.
-    }
-  }
-  return left;
+  return cgroupDirs((name) => name.startsWith(idPrefix));
 }
 
 /**

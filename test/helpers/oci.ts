@@ -7,7 +7,7 @@
 import { execa, type Options } from 'execa';
 import fse from 'fs-extra';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -44,6 +44,45 @@ export function prerequisites(runtime: RuntimeName): string | undefined {
   }
   if (!fse.existsSync(SHIM)) missing.push(`${SHIM} (npm run build)`);
   return skipOrFail(`${runtime} suite`, missing);
+}
+
+/** The absolute path a program name resolves to on PATH, as the shim and containerd's BinaryName use it. */
+export function programPath(program: string): string {
+  return execFileSync('sh', ['-c', 'command -v "$1"', 'sh', program], { encoding: 'utf8' }).trim();
+}
+
+/** The programs (names on PATH, or absolute paths) that are not there to run. */
+export function missingPrograms(programs: readonly string[]): string[] {
+  return programs.filter((program) => {
+    try {
+      programPath(program);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+}
+
+const CGROUP_ROOT = '/sys/fs/cgroup';
+
+/**
+ * The cgroup directories directly under each hierarchy's root (cgroup v1,
+ * hybrid or v2) whose names `match` picks: runc names a container's after its
+ * id, or after the spec's cgroupsPath.
+ */
+export function cgroupDirs(match: (name: string) => boolean): string[] {
+  const dirs: string[] = [];
+  const hierarchies = [CGROUP_ROOT, ...readdirSync(CGROUP_ROOT, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => join(CGROUP_ROOT, e.name))];
+  for (const hierarchy of hierarchies) {
+    try {
+      for (const entry of readdirSync(hierarchy, { withFileTypes: true })) {
+        if (entry.isDirectory() && match(entry.name)) dirs.push(join(hierarchy, entry.name));
+      }
+    } catch {
+      // Not a hierarchy one can list.
+    }
+  }
+  return dirs;
 }
 
 /**
@@ -203,8 +242,7 @@ export function shim(ws: Workspace, runtime: RuntimeName, args: string[], option
  * shim (and containerd's BinaryName) do: crun puts argv[0] in its messages.
  */
 export function direct(runtime: RuntimeName, args: string[], options: RunOptions = {}): Promise<Outcome> {
-  const path = execFileSync('sh', ['-c', `command -v ${runtime}`], { encoding: 'utf8' }).trim();
-  const [file, argv] = wrapForRuntime(runtime, path, args);
+  const [file, argv] = wrapForRuntime(runtime, programPath(runtime), args);
   return run(file, argv, options.env ?? {}, options);
 }
 

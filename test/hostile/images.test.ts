@@ -14,11 +14,10 @@
  */
 import { execa } from 'execa';
 import fse from 'fs-extra';
-import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { REMOVED, SHIM, direct, makeBundle, prerequisites, skipOrFail, workspace, type Workspace } from '../helpers/oci';
+import { REMOVED, SHIM, direct, makeBundle, missingPrograms, prerequisites, skipOrFail, workspace, type Workspace } from '../helpers/oci';
 import { IMAGE_CASES, POD_GROUPS, configGids, type ImageCase } from './image-cases';
 
 /** Far above any case's time here (the slowest takes about a second). */
@@ -26,16 +25,7 @@ const WATCHDOG_MS = 60_000;
 /** Host files the cases' links point at, besides each case's decoys. */
 const HOST_TARGETS = ['/etc/passwd', '/etc/group', '/dev/null', '/sys/kernel/notes'];
 
-function stracePrerequisite(): string[] {
-  try {
-    execFileSync('strace', ['-V'], { stdio: 'ignore' });
-    return [];
-  } catch {
-    return ['strace'];
-  }
-}
-
-const skip = prerequisites('runc') ?? skipOrFail('hostile image suite', stracePrerequisite());
+const skip = prerequisites('runc') ?? skipOrFail('hostile image suite', missingPrograms(['strace']));
 
 /** One successful open: the path asked for, the path the descriptor has. */
 interface Opened {

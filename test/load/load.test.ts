@@ -52,7 +52,7 @@ const BUNDLE_ENTRIES = new Set(['config.json', 'rootfs', 'init.pid', 'log.json']
 type Check = (c: Container) => string | undefined;
 
 const checks: Record<string, Check> = {
-  'every call ran, exited 0 with nothing on stderr, none hung': (c) => {
+  'every call ran, exited 0 with nothing on stderr (create: nothing on the container\'s stdio), none hung': (c) => {
     const bad = LIFECYCLE.map((command) => [command, c.calls[command]] as const)
       .filter(([, call]) => call === undefined || call.timedOut || call.exitCode !== 0 || call.stderr !== '')
       .map(([command, call]) =>
