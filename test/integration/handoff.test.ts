@@ -6,6 +6,7 @@
 import { execa } from 'execa';
 import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import t from 'tap';
 import { SHIM, STRICT_GROUPS, direct, prerequisites, shim, workspace } from '../helpers/oci';
 
@@ -126,14 +127,20 @@ t.test('hand-off to runc', { skip: skip ?? false }, async (t) => {
   t.test('spawn path: signals are forwarded; a runtime killed by a signal kills the shim with it', async (t) => {
     const fd = openSync('/dev/null', 'r');
     t.teardown(() => closeSync(fd));
-    // pid 1 ignores signals it has no handler for, so the container traps TERM.
-    const bundle = ws.bundle('signals', { args: ['sh', '-c', 'trap "exit 3" TERM; while :; do sleep 0.1; done'] });
+    // pid 1 ignores signals it has no handler for, so the container traps
+    // TERM, and says so: a TERM sent before the trap is set would be lost.
+    const bundle = ws.bundle('signals', { args: ['sh', '-c', 'trap "exit 3" TERM; echo trapped; while :; do sleep 0.1; done'] });
     const child = execa(SHIM, [...root, 'run', '--preserve-fds', '1', '--bundle', bundle, 'signals'], {
       reject: false,
       env: { STRICT_GROUPS_CONFIG: ws.configFile },
       stdio: ['ignore', 'pipe', 'pipe', fd] as never,
     });
-    await waitFor(() => (containerRunning(ws.stateRoot, 'signals') ? 1 : 0));
+    let trapped = false;
+    // execa's types know no stdio beyond fd 2, hence the cast above and here.
+    (child.stdout as unknown as Readable).on('data', (chunk: Buffer) => {
+      trapped ||= chunk.toString('utf8').includes('trapped');
+    });
+    await waitFor(() => (trapped ? 1 : 0));
     // SIGTERM to the shim reaches runc, which passes it to the container.
     process.kill(child.pid!, 'SIGTERM');
     const first = await child;
