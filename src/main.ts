@@ -47,17 +47,15 @@ async function run(invocation: Invocation, argv: readonly string[], env: NodeJS.
 
   const command = invocation.kind === 'exec' ? 'exec' : invocation.command;
   const acting = invocation.kind === 'create' || (invocation.kind === 'exec' && invocation.processFile !== undefined);
-  // As with a broken configuration below: creates and execs fail closed,
-  // every other call goes on, so that pods can still stop.
-  const passingOn = (why: string, runtime: string): void => {
-    report(logTarget, 'warning', `strict-groups: ${why}; passing ${command ?? 'the call'} on to runtime ${JSON.stringify(runtime)}`);
-  };
+  // An altered environment, like a broken configuration, fails creates and
+  // execs closed; every other call goes on, so that pods can still stop.
   const variable = nonUtf8Variable(env);
   const altered = variable === undefined ? undefined : `environment variable ${variable} is not valid UTF-8, and Node would pass it on altered`;
   if (altered !== undefined && acting) throw new ShimError(`refusing to run: ${altered}`);
   const { config, path: configPath, problem } = acting ? { ...loadConfig(env), problem: undefined } : loadConfigLeniently(env);
-  if (altered !== undefined) passingOn(altered, config.runtime);
-  if (problem !== undefined) passingOn(problem, config.runtime);
+  for (const why of [altered, problem]) {
+    if (why !== undefined) report(logTarget, 'warning', `strict-groups: ${why}; passing ${command ?? 'the call'} on to runtime ${JSON.stringify(config.runtime)}`);
+  }
   const runtime = resolveRuntime(config.runtime, env);
 
   if (invocation.kind === 'create') {

@@ -65,6 +65,13 @@ async function runningContainer(t: Test, ctx: FaultContext, id: string): Promise
   t.equal((await direct('runc', [...ctx.root, 'start', id])).exitCode, 0, `container ${id} started`);
 }
 
+/** Runs the shim and asserts that the container's output is the strict groups. */
+async function assertStrictGroups(t: Test, ctx: FaultContext, args: string[], what: string): Promise<void> {
+  const result = await shim(ctx.ws, 'runc', [...ctx.root, ...args]);
+  t.equal(result.exitCode, 0, result.stderr);
+  t.equal(result.stdout.trim(), STRICT_GROUPS, what);
+}
+
 async function containerStatus(ctx: FaultContext, id: string): Promise<string | undefined> {
   const state = await direct('runc', [...ctx.root, 'state', id]);
   return state.exitCode === 0 ? (JSON.parse(state.stdout) as { status: string }).status : undefined;
@@ -151,9 +158,7 @@ export const FAULT_CASES: readonly FaultCase[] = [
       t.equal(await containerStatus(ctx, 'full'), undefined, 'no container');
 
       rmSync(filler);
-      const freed = await shim(ctx.ws, 'runc', [...ctx.root, 'run', '--bundle', bundle, 'full']);
-      t.equal(freed.exitCode, 0, freed.stderr);
-      t.equal(freed.stdout.trim(), STRICT_GROUPS, 'runs with the strict groups once space is freed');
+      await assertStrictGroups(t, ctx, ['run', '--bundle', bundle, 'full'], 'runs with the strict groups once space is freed');
       assertStrictConfig(t, readSpec(bundle), 'after space was freed');
     },
   },
@@ -232,9 +237,7 @@ export const FAULT_CASES: readonly FaultCase[] = [
       t.equal(await containerStatus(ctx, id), 'running', 'the container keeps running');
 
       rmSync(filler);
-      const freed = await shim(ctx.ws, 'runc', [...ctx.root, 'exec', '--process', file, id]);
-      t.equal(freed.exitCode, 0, freed.stderr);
-      t.equal(freed.stdout.trim(), STRICT_GROUPS, 'the exec gets the strict groups once space is freed');
+      await assertStrictGroups(t, ctx, ['exec', '--process', file, id], 'the exec gets the strict groups once space is freed');
     },
   },
   {
@@ -289,9 +292,7 @@ export const FAULT_CASES: readonly FaultCase[] = [
       t.equal(await containerStatus(ctx, id), undefined, 'no container: every kill came before runc');
 
       // From what the last kill (at the execve of runc) left.
-      const again = await shim(ctx.ws, 'runc', [...ctx.root, 'run', '--bundle', bundle, id]);
-      t.equal(again.exitCode, 0, again.stderr);
-      t.equal(again.stdout.trim(), STRICT_GROUPS, 'a create afterwards runs with the strict groups');
+      await assertStrictGroups(t, ctx, ['run', '--bundle', bundle, id], 'a create afterwards runs with the strict groups');
       t.same(readFileSync(config), rewritten, 'config.json is the rewritten file');
     },
   },
@@ -319,9 +320,7 @@ export const FAULT_CASES: readonly FaultCase[] = [
       assertKillResults(t, file, results, isTempOpenBeside(file));
       t.equal(await containerStatus(ctx, id), 'running', 'the container keeps running');
 
-      const again = await shim(ctx.ws, 'runc', [...ctx.root, 'exec', '--process', file, id]);
-      t.equal(again.exitCode, 0, again.stderr);
-      t.equal(again.stdout.trim(), STRICT_GROUPS, 'an exec afterwards gets the strict groups');
+      await assertStrictGroups(t, ctx, ['exec', '--process', file, id], 'an exec afterwards gets the strict groups');
     },
   },
   {
@@ -385,9 +384,7 @@ export const FAULT_CASES: readonly FaultCase[] = [
 
         t.equal((await direct('runc', [...ctx.root, 'delete', '--force', id])).exitCode, 0, `${path}: runc delete --force`);
         t.notOk(existsSync(join(ctx.ws.stateRoot, id)), `${path}: nothing of the container left in runc's state`);
-        const again = await shim(ctx.ws, 'runc', [...ctx.root, 'run', '--bundle', bundle, id]);
-        t.equal(again.exitCode, 0, again.stderr);
-        t.equal(again.stdout.trim(), STRICT_GROUPS, `${path}: a new create in the bundle runs with the strict groups`);
+        await assertStrictGroups(t, ctx, ['run', '--bundle', bundle, id], `${path}: a new create in the bundle runs with the strict groups`);
       }
     },
   },
