@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Everything the suites need on a fresh Debian 12 machine, as root:
+#
+#   - Debian 12's own packages (apt-get install): runc 1.1.5, crun 1.8.1,
+#     containerd 1.6.20 and the tools the suites drive them with;
+#   - newer runtimes from Debian's trixie and sid suites, fetched through a
+#     private apt configuration under .cache/runtimes/ (the host's own apt
+#     sources are never changed): containerd 1.7 (trixie) and 2.x (sid),
+#     unpacked, as they run on Debian 12's glibc; and a sid root holding
+#     runc, crun and busybox-static, whose newer glibc the host lacks, for the
+#     suites that enter it.
+#
+# Idempotent: what is already there is kept. STRICT_GROUPS_RUNTIMES moves the
+# cache elsewhere. Called by test/run-all.sh; safe to call alone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "test/setup.sh: run as root (it installs packages)" >&2
+	exit 1
+fi
+
+cache=${STRICT_GROUPS_RUNTIMES:-$PWD/.cache/runtimes}
+export DEBIAN_FRONTEND=noninteractive
+
+# runc and crun are the real runtimes under test, containerd (1.6) the real
+# CRI runtime in front of them; busybox-static is the containers' userland;
+# util-linux gives unshare for the crun suite and the private mount
+# namespaces the containerd suites run in; strace shows which files the shim
+# opens and kills it at every step (test/hostile, test/faults); GNU time
+# reports peak memory (test/load); mmdebstrap builds the sid root.
+apt-get update
+apt-get install -y --no-install-recommends \
+	runc crun containerd busybox-static util-linux ca-certificates strace time mmdebstrap
+
+# The host's own Debian mirror, read from its apt configuration: the newer
+# suites come from the same place as everything else on the machine.
+host_mirror() {
+	local file
+	for file in /etc/apt/sources.list.d/*.sources; do
+		[ -f "$file" ] && awk 'tolower($1) == "uris:" { for (i = 2; i <= NF; i++) print $i }' "$file"
+	done
+	for file in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+		[ -f "$file" ] && awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { print $i; break } }' "$file"
+	done
+	return 0
+}
+mirror=$(host_mirror | grep -v -e security -e updates | head -n 1 || true)
+if [ -z "$mirror" ]; then
+	echo "test/setup.sh: no Debian mirror found in the host's apt configuration" >&2
+	exit 1
+fi
+
+keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+apt_dir=$cache/apt
+mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$cache/debs"
+cat >"$apt_dir/sources.list" <<EOF
+deb [signed-by=$keyring] $mirror trixie main
+deb [signed-by=$keyring] $mirror sid main
+EOF
+# A private apt: its own sources, lists, cache and an empty dpkg status, so
+# nothing of the host's apt state is read or written. sid's Release file is
+# past its Valid-Until on the mirror these machines use.
+apt_private=(
+	-o "Dir::Etc::SourceList=$apt_dir/sources.list"
+	-o Dir::Etc::SourceParts=/dev/null
+	-o "Dir::State::Lists=$apt_dir/lists"
+	-o "Dir::Cache=$apt_dir/cache"
+	-o Dir::State::Status=/dev/null
+	-o Acquire::Check-Valid-Until=false
+	-o APT::Sandbox::User=root
+)
+
+# containerd from trixie (1.7) and sid (2.x), each unpacked into its own
+# directory: containerd-<suite>/usr/bin holds containerd, ctr and its own
+# containerd-shim-runc-v2.
+fetch_containerd() {
+	local suite=$1 dest=$cache/containerd-$1
+	[ -x "$dest/usr/bin/containerd" ] && return 0
+	(
+		cd "$cache/debs"
+		rm -f containerd_*"$suite"*.deb
+		apt-get "${apt_private[@]}" download "containerd/$suite" >/dev/null
+	)
+	local deb
+	deb=$(ls -t "$cache"/debs/containerd_*.deb | head -n 1)
+	rm -rf "$dest.partial"
+	dpkg-deb -x "$deb" "$dest.partial"
+	rm -f "$deb"
+	mv "$dest.partial" "$dest"
+}
+
+# A sid root for runc and crun builds that need a newer glibc than Debian 12's.
+build_sid_root() {
+	local dest=$cache/sid-root
+	[ -x "$dest/usr/sbin/runc" ] && [ -x "$dest/usr/bin/crun" ] && return 0
+	rm -rf "$dest.partial"
+	mmdebstrap --quiet --variant=apt --include=runc,crun,busybox-static \
+		--aptopt='Acquire::Check-Valid-Until "false"' --keyring="$keyring" \
+		sid "$dest.partial" "deb $mirror sid main" >"$cache/sid-root.log" 2>&1 ||
+		{ cat "$cache/sid-root.log" >&2; return 1; }
+	mv "$dest.partial" "$dest"
+}
+
+need_lists=0
+[ -x "$cache/containerd-trixie/usr/bin/containerd" ] || need_lists=1
+[ -x "$cache/containerd-sid/usr/bin/containerd" ] || need_lists=1
+if [ "$need_lists" = 1 ]; then
+	apt-get "${apt_private[@]}" update >/dev/null
+fi
+
+# The sid root takes longest; the two downloads go on meanwhile.
+build_sid_root &
+sid_root=$!
+fetch_containerd trixie
+fetch_containerd sid
+wait "$sid_root"
+
+echo "test/setup.sh: ready in $cache:"
+for suite in trixie sid; do
+	printf '  containerd-%s: %s\n' "$suite" "$("$cache/containerd-$suite/usr/bin/containerd" --version)"
+done
+printf '  sid-root: %s, %s\n' \
+	"$(chroot "$cache/sid-root" runc --version | head -n 1)" \
+	"$(chroot "$cache/sid-root" dpkg-query -W -f '${Package} ${Version}' crun)"
