@@ -31,6 +31,7 @@ const CONTAINERD_IDENTITY = {
   container: 'io.kubernetes.cri.container-name',
   containerType: 'io.kubernetes.cri.container-type',
 } as const;
+const CONTAINERD_SANDBOX_ID = 'io.kubernetes.cri.sandbox-id';
 
 export type Annotations = Readonly<Record<string, string>>;
 
@@ -63,4 +64,26 @@ export function podIdentity(annotations: Annotations): PodIdentity {
  */
 export function isSandbox(annotations: Annotations): boolean {
   return annotations[identityKeys(annotations).containerType] === 'sandbox';
+}
+
+/**
+ * Which CRI runtime made the bundle, by the keys it annotates every
+ * container with; "none" for a plain bundle (runc run, ctr, podman). CRI-O's
+ * key wins, as in podIdentity: under CRI-O a pod can set containerd's.
+ */
+export type CriContainer =
+  | { runtime: 'cri-o' }
+  | { runtime: 'containerd'; containerType: string; name: string | undefined; sandboxId: string | undefined }
+  | { runtime: 'none' };
+
+export function criContainer(annotations: Annotations): CriContainer {
+  if (annotations[CRIO_IDENTITY.containerType] !== undefined) return { runtime: 'cri-o' };
+  const containerType = annotations[CONTAINERD_IDENTITY.containerType];
+  if (containerType === undefined) return { runtime: 'none' };
+  return {
+    runtime: 'containerd',
+    containerType,
+    name: annotations[CONTAINERD_IDENTITY.container],
+    sandboxId: annotations[CONTAINERD_SANDBOX_ID],
+  };
 }

@@ -27,7 +27,7 @@ export interface FlagSpec {
 
 type FlagTable = ReadonlyMap<string, FlagSpec>;
 
-function table(valueFlags: string[], boolFlags: string[], unsupported: Record<string, string> = {}): FlagTable {
+export function table(valueFlags: string[], boolFlags: string[], unsupported: Record<string, string> = {}): FlagTable {
   const map = new Map<string, FlagSpec>();
   const add = (spec: FlagSpec): void => {
     for (const name of spec.names) map.set(name, spec);

@@ -7,8 +7,8 @@ import { appendWhole } from './files';
 /**
  * The audit trail: one JSON object per create decision, appended to the
  * configured file with O_APPEND, which keeps concurrent shims' lines apart.
- * Who (container id, pod, container) and what (policy, its source, what the
- * image granted, what went, what stayed).
+ * Who (container id, pod, container) and what (policy, its source, the rule
+ * that decided and its input, and every gid with why it stayed or went).
  */
 export function auditLine(
   now: Date,
@@ -29,9 +29,12 @@ export function auditLine(
       gid: decision.gid,
       policy: decision.policy,
       policySource: decision.policySource,
+      rule: decision.rule,
+      ruleReason: decision.ruleReason,
+      declaredGids: decision.declaredGids,
       imageGids: decision.imageGids,
       removed: decision.removed,
-      kept: decision.kept,
+      gids: decision.gids,
       additionalGids: decision.additionalGids.after,
     }) + '\n'
   );

@@ -3,8 +3,28 @@ import { REMOVED_GIDS_ANNOTATION, isSandbox } from './annotations';
 import { annotationsOf, loadBundleConfig, rootfsPath, saveDocument, withAdditionalGids, withRemovalRecord, type BundleConfig } from './bundle';
 import type { NodeConfig } from './config';
 import { criLookupUids, imageGidsFor } from './etc-files';
-import { choosePolicy, formatGidList, keepGids, parseGidList, stripGids, type PolicyChoice } from './policy';
+import { declaredGids, type DeclaredGids } from './declared-gids';
+import {
+  choosePolicy,
+  formatGidList,
+  keepGids,
+  mergeVerdicts,
+  parseGidList,
+  strictByDeclared,
+  strictByImage,
+  type GidVerdict,
+  type PolicyChoice,
+  type PolicySettings,
+  type StrictOutcome,
+} from './policy';
 import { readRootfsFile } from './rootfs';
+
+/**
+ * Which rule decided a Strict create: the pod's declaration as the CRI
+ * runtime reports it (what native Strict keeps), or, where that cannot be
+ * had, the gids the image grants (the safe fallback); none under Merge.
+ */
+export type StrictRule = 'declared' | 'image' | 'none';
 
 /** What a create decides, for the rewrite, the audit trail and the dry run. */
 export interface CreateDecision {
@@ -12,25 +32,38 @@ export interface CreateDecision {
   policySource: PolicyChoice['source'];
   uid: number;
   gid: number;
-  /** Gids the image's /etc/group grants the user (Strict only; sorted). */
-  imageGids: number[];
+  rule: StrictRule;
+  /** Where the rule's input came from, or why the declared rule could not be used. */
+  ruleReason: string;
+  /** The gids the CRI runtime says the pod declared (declared rule only). */
+  declaredGids?: number[];
+  /** The gids the image's /etc/group grants the user (image rule only; sorted). */
+  imageGids?: number[];
   additionalGids: { before: number[]; after: number[] };
   removed: number[];
-  /** Image-derived gids that stay: the primary gid and honoured keep-gids. */
-  kept: number[];
+  /** Every gid of `before`, once, with why it stayed or went. */
+  gids: GidVerdict[];
   /** The removal record to write; undefined drops one a pod may have set. */
   record: string | undefined;
   /** Whether config.json must be rewritten. */
   changed: boolean;
 }
 
+/** Whether a create under these settings could use the pod's declaration: Strict, that is. */
+export function wantsDeclaredGids(config: BundleConfig, settings: PolicySettings): boolean {
+  const annotations = annotationsOf(config);
+  return choosePolicy(annotations, settings, { sandbox: isSandbox(annotations) }).policy === 'Strict';
+}
+
 /**
- * The decision for a bundle's config. `imageGidsOf` reads the image and is
- * only called under Strict. Pure otherwise.
+ * The decision for a bundle's config, given what the CRI runtime said the
+ * pod declared. `imageGidsOf` reads the image and is only called when the
+ * image rule decides. Pure otherwise.
  */
 export function decideCreate(
   config: BundleConfig,
   settings: Pick<NodeConfig, 'defaultPolicy' | 'allowPolicyOverride' | 'honorKeepGids'>,
+  declared: DeclaredGids,
   imageGidsOf: (uid: number) => Set<number>,
 ): CreateDecision {
   const annotations = annotationsOf(config);
@@ -45,31 +78,46 @@ export function decideCreate(
     // Nothing changes; a removal record can only have come from the pod.
     return {
       ...base,
-      imageGids: [],
+      rule: 'none',
+      ruleReason: 'Merge keeps every gid',
       additionalGids: { before, after: before },
       removed: [],
-      kept: [],
+      gids: mergeVerdicts(before).verdicts,
       record: undefined,
       changed: existingRecord !== undefined,
     };
   }
 
   const keep = keepGids(annotations, settings.honorKeepGids, { sandbox });
-  const unwanted = imageGidsOf(uid);
-  const strip = stripGids(before, unwanted, gid, keep);
+  // The CRI runtime merged every declared gid into the config; an answer
+  // naming one the config lacks does not describe this bundle.
+  const missing = declared.known ? declared.gids.filter((declaredGid) => !before.includes(declaredGid)) : [];
+  let outcome: StrictOutcome;
+  let rule: Pick<CreateDecision, 'rule' | 'ruleReason' | 'declaredGids' | 'imageGids'>;
+  if (declared.known && missing.length === 0) {
+    outcome = strictByDeclared(before, gid, new Set(declared.gids), keep);
+    rule = { rule: 'declared', ruleReason: declared.source, declaredGids: declared.gids };
+  } else {
+    const imageGids = imageGidsOf(uid);
+    outcome = strictByImage(before, gid, imageGids, keep);
+    const why = declared.known
+      ? `${declared.source} declares gids config.json does not hold (${formatGidList(missing)})`
+      : declared.why;
+    rule = { rule: 'image', ruleReason: why, imageGids: [...imageGids].sort((a, b) => a - b) };
+  }
   // A second create over an already rewritten config (runc run twice in one
   // bundle) removes nothing more; the first removal must stay on record for
   // exec. A record the pod set can only widen what exec strips.
   const previous = existingRecord === undefined ? [] : (parseGidList(existingRecord) ?? []);
-  const record = formatGidList(new Set([...previous, ...strip.removed]));
+  const record = formatGidList(new Set([...previous, ...outcome.removed]));
   return {
     ...base,
-    imageGids: [...unwanted].sort((a, b) => a - b),
-    additionalGids: { before, after: strip.additionalGids },
-    removed: strip.removed,
-    kept: strip.kept,
+    ...rule,
+    additionalGids: { before, after: outcome.additionalGids },
+    removed: outcome.removed,
+    gids: outcome.verdicts,
     record,
-    changed: strip.removed.length > 0 || existingRecord !== record,
+    changed: outcome.removed.length > 0 || existingRecord !== record,
   };
 }
 
@@ -91,18 +139,34 @@ function physicalPath(path: string): string {
   }
 }
 
+export interface CreateRequest {
+  bundle: string;
+  /** The container id the runtime was given: the one the CRI runtime is asked about. */
+  id: string;
+  /** The runtime's environment, where containerd names its socket. */
+  env: NodeJS.ProcessEnv;
+  dryRun?: boolean;
+  /** The dry run's --cri-socket: ask there instead of where the environment says. */
+  criSocket?: string | undefined;
+}
+
 /** Decides for the bundle and, unless `dryRun`, rewrites its config.json. */
-export function prepareCreate(
-  bundle: string,
+export async function prepareCreate(
+  request: CreateRequest,
   settings: Pick<NodeConfig, 'defaultPolicy' | 'allowPolicyOverride' | 'honorKeepGids'>,
-  options: { dryRun?: boolean } = {},
-): { decision: CreateDecision; config: BundleConfig } {
+): Promise<{ decision: CreateDecision; config: BundleConfig }> {
+  const { bundle } = request;
   const loaded = loadBundleConfig(bundle);
   const config = loaded.document;
+  const annotations = annotationsOf(config);
+  // Only a Strict create asks; Merge needs no one's word.
+  const declared: DeclaredGids = wantsDeclaredGids(config, settings)
+    ? await declaredGids(annotations, request.id, request.env, { socket: request.criSocket })
+    : { known: false, why: 'Merge keeps every gid' };
   // runc chdirs into the bundle: a relative root.path is relative to where
   // the bundle really is, not to a symlink on the way to it.
-  const decision = decideCreate(config, settings, imageGidsReader(rootfsPath(physicalPath(bundle), config)));
-  if (decision.changed && options.dryRun !== true) {
+  const decision = decideCreate(config, settings, declared, imageGidsReader(rootfsPath(physicalPath(bundle), config)));
+  if (decision.changed && request.dryRun !== true) {
     const process = withAdditionalGids(config.process, decision.additionalGids.after);
     saveDocument(loaded, withRemovalRecord({ ...config, process }, decision.record));
   }

@@ -3,7 +3,7 @@ import { loadBundleAnnotations, loadExecProcess, saveDocument, withAdditionalGid
 import { ShimError } from './errors';
 import { validateRuntimeState } from './generated/validators.cjs';
 import { parseDocument } from './json-document';
-import { recordedRemoval, stripGids } from './policy';
+import { recordedRemoval, strictByImage } from './policy';
 import { assertValid } from './validate';
 
 /**
@@ -65,7 +65,9 @@ export function removalFor(state: RuntimeState): number[] | undefined {
 export function prepareExec(processFile: string, removal: readonly number[]): number[] {
   const loaded = loadExecProcess(processFile);
   const { user } = loaded.document;
-  const strip = stripGids(user.additionalGids ?? [], new Set(removal), user.gid, new Set());
+  // The recorded removal stands for what the create judged image-derived or
+  // undeclared; the exec process's own primary gid stays, as at create.
+  const strip = strictByImage(user.additionalGids ?? [], user.gid, new Set(removal), new Set());
   // The process file lives only until the runtime has read it: no fsync.
   if (strip.removed.length > 0) saveDocument(loaded, withAdditionalGids(loaded.document, strip.additionalGids), { durable: false });
   return strip.removed;

@@ -38,7 +38,7 @@ async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<vo
 async function run(invocation: Invocation, argv: readonly string[], env: NodeJS.ProcessEnv, logTarget: LogTarget): Promise<void> {
   if (invocation.kind === 'shim') {
     const { runShimCommand } = require('./shim-commands') as typeof import('./shim-commands');
-    runShimCommand(invocation.args, () => loadConfig(env), process.cwd());
+    await runShimCommand(invocation.args, () => loadConfig(env), process.cwd(), env);
     return;
   }
   if (invocation.kind === 'unclear') {
@@ -61,7 +61,7 @@ async function run(invocation: Invocation, argv: readonly string[], env: NodeJS.
   if (invocation.kind === 'create') {
     const { prepareCreate } = require('./create') as typeof import('./create');
     const bundle = resolve(invocation.bundle);
-    const { decision, config: spec } = prepareCreate(bundle, config);
+    const { decision, config: spec } = await prepareCreate({ bundle, id: invocation.id, env }, config);
     if (decision.policySource === 'invalid-annotation-on-sandbox') {
       report(logTarget, 'warning', `strict-groups: sandbox ${invocation.id}: invalid policy annotation, node default ${decision.policy} applied; the pod's containers will fail to create`);
     }

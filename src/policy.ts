@@ -96,35 +96,75 @@ export function recordedRemoval(annotations: Annotations): number[] | undefined 
   return gids;
 }
 
-export interface StripResult {
+/**
+ * Why a gid stayed or went, gid by gid: the audit line and the dry run say
+ * this for every gid of the config.
+ *  - kept as the process's primary gid, which no rule removes;
+ *  - kept as declared by the pod (the CRI runtime's answer);
+ *  - kept as a keep-gid the node honours;
+ *  - kept as not from the image (the image rule removes only what the image grants);
+ *  - kept under Merge, which keeps everything;
+ *  - removed as not declared (the CRI runtime's answer), or as from the image.
+ */
+export type GidVerdict =
+  | { gid: number; kept: 'primary' | 'declared' | 'keep-gids' | 'not-from-image' | 'merge' }
+  | { gid: number; removed: 'not-declared' | 'from-image' };
+
+export interface StrictOutcome {
   /** The new additionalGids: the old ones, in order, less `removed`. */
   additionalGids: number[];
-  /** What went, in the order it stood. */
+  /** What went, in the order it stood, once each. */
   removed: number[];
-  /** Gids that were up for removal but stay: the primary gid and keep-gids. */
-  kept: number[];
+  /** One verdict per distinct gid, in the order they stood. */
+  verdicts: GidVerdict[];
 }
 
 /**
- * Removes `unwanted` gids from a process's supplementary groups, except its
- * primary gid and the gids in `keep`. Never adds, never reorders.
+ * Strict, as containerd 2.x applies it natively: the primary gid and the
+ * gids the pod declared stay, whatever the image says; everything else the
+ * CRI runtime merged in goes. Keep-gids the node honours stay too.
  */
-export function stripGids(
-  additionalGids: readonly number[],
-  unwanted: ReadonlySet<number>,
-  primaryGid: number,
-  keep: ReadonlySet<number>,
-): StripResult {
-  const result: StripResult = { additionalGids: [], removed: [], kept: [] };
+export function strictByDeclared(additionalGids: readonly number[], primaryGid: number, declared: ReadonlySet<number>, keep: ReadonlySet<number>): StrictOutcome {
+  return applyVerdicts(additionalGids, (gid) =>
+    gid === primaryGid ? { gid, kept: 'primary' }
+    : declared.has(gid) ? { gid, kept: 'declared' }
+    : keep.has(gid) ? { gid, kept: 'keep-gids' }
+    : { gid, removed: 'not-declared' },
+  );
+}
+
+/**
+ * The fallback where the pod's declaration cannot be known: every gid the
+ * image could have granted goes, unless it is the primary gid or an honoured
+ * keep-gid. A gid the pod declared and the image also grants goes with them.
+ */
+export function strictByImage(additionalGids: readonly number[], primaryGid: number, imageGids: ReadonlySet<number>, keep: ReadonlySet<number>): StrictOutcome {
+  return applyVerdicts(additionalGids, (gid) =>
+    gid === primaryGid ? { gid, kept: 'primary' }
+    : !imageGids.has(gid) ? { gid, kept: 'not-from-image' }
+    : keep.has(gid) ? { gid, kept: 'keep-gids' }
+    : { gid, removed: 'from-image' },
+  );
+}
+
+/** Merge: every gid stays. */
+export function mergeVerdicts(additionalGids: readonly number[]): StrictOutcome {
+  return applyVerdicts(additionalGids, (gid) => ({ gid, kept: 'merge' }));
+}
+
+function applyVerdicts(additionalGids: readonly number[], judge: (gid: number) => GidVerdict): StrictOutcome {
+  const outcome: StrictOutcome = { additionalGids: [], removed: [], verdicts: [] };
+  const judged = new Map<number, GidVerdict>();
   for (const gid of additionalGids) {
-    if (!unwanted.has(gid)) {
-      result.additionalGids.push(gid);
-    } else if (gid === primaryGid || keep.has(gid)) {
-      result.additionalGids.push(gid);
-      if (!result.kept.includes(gid)) result.kept.push(gid);
-    } else if (!result.removed.includes(gid)) {
-      result.removed.push(gid);
+    let verdict = judged.get(gid);
+    if (verdict === undefined) {
+      verdict = judge(gid);
+      judged.set(gid, verdict);
+      outcome.verdicts.push(verdict);
+      if ('removed' in verdict) outcome.removed.push(gid);
     }
+    // Never adds, never reorders: a kept gid stays where it stood, duplicates included.
+    if ('kept' in verdict) outcome.additionalGids.push(gid);
   }
-  return result;
+  return outcome;
 }

@@ -1,5 +1,5 @@
-import { resolve } from 'node:path';
-import { COMMAND_FLAGS, SHIM_COMMAND, goFlagParse } from './argv';
+import { basename, resolve } from 'node:path';
+import { SHIM_COMMAND, goFlagParse, table } from './argv';
 import type { NodeConfig } from './config';
 import { prepareCreate } from './create';
 import { ShimError } from './errors';
@@ -17,9 +17,14 @@ const VERSION = typeof STRICT_GROUPS_VERSION === 'string' ? STRICT_GROUPS_VERSIO
 const USAGE = `usage: strict-groups-runtime ${SHIM_COMMAND} <command>
 
 commands:
-  dry-run [--bundle DIR]   print the decision a create would make for the OCI
+  dry-run [--bundle DIR] [--id ID] [--cri-socket PATH]
+                           print the decision a create would make for the OCI
                            bundle DIR (default: the current directory) as JSON;
-                           changes nothing
+                           changes nothing. A containerd CRI container's
+                           declared gids are asked of containerd's CRI about
+                           container ID (default: the bundle directory's name,
+                           as containerd names it) at PATH (default: where the
+                           environment says, else /run/containerd/containerd.sock)
   install [options]        install on this node and wire the runtime handler
                            into containerd or CRI-O (what install.sh runs;
                            "install --help" lists the options)
@@ -29,19 +34,36 @@ commands:
 Any other command line is runc's, passed to the configured runtime.
 `;
 
-export function runShimCommand(args: readonly string[], config: () => { config: NodeConfig; path: string }, cwd: string): void {
+const DRY_RUN_FLAGS = table(['bundle|b', 'id', 'cri-socket'], ['help|h']);
+/** containerd's default gRPC socket, for a dry run outside containerd's environment. */
+const CONTAINERD_DEFAULT_SOCKET = '/run/containerd/containerd.sock';
+
+export async function runShimCommand(
+  args: readonly string[],
+  config: () => { config: NodeConfig; path: string },
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+): Promise<void> {
   const [command, ...rest] = args;
   switch (command) {
     case 'dry-run': {
-      const parsed = goFlagParse(rest, COMMAND_FLAGS.get('create')!);
+      const parsed = goFlagParse(rest, DRY_RUN_FLAGS);
       if (parsed.error !== undefined || parsed.positionals.length > 0) {
         throw new ShimError(`${SHIM_COMMAND} dry-run: ${parsed.error ?? `unexpected argument ${parsed.positionals[0]}`}`);
       }
+      if (parsed.booleans.get('help') === true) {
+        writeStdout(USAGE);
+        return;
+      }
       const bundle = resolve(cwd, parsed.values.get('bundle') ?? '');
+      const id = parsed.values.get('id') ?? basename(bundle);
       const { config: settings, path } = config();
-      const { decision } = prepareCreate(bundle, settings, { dryRun: true });
+      const { containerdSocket } = require('./declared-gids') as typeof import('./declared-gids');
+      const fromEnv = containerdSocket(env);
+      const criSocket = parsed.values.get('cri-socket') ?? ('path' in fromEnv ? fromEnv.path : CONTAINERD_DEFAULT_SOCKET);
+      const { decision } = await prepareCreate({ bundle, id, env, dryRun: true, criSocket }, settings);
       const { changed: _changed, ...shown } = decision;
-      writeStdout(JSON.stringify({ bundle, config: path, ...shown }, null, 2) + '\n');
+      writeStdout(JSON.stringify({ bundle, id, config: path, ...shown }, null, 2) + '\n');
       return;
     }
     case 'install': {

@@ -35,10 +35,11 @@ t.test('containerd CRI', { skip: skip ?? false }, async (t) => {
       'one audit line for the sandbox, one for the container',
     );
     const container = audit.find((entry) => entry.containerType === 'container');
+    t.comment(JSON.stringify(container));
     t.same(
-      [container?.container, container?.uid, container?.imageGids, container?.removed, container?.additionalGids],
-      ['main', 1000, [50000], [50000], [1000, 60000]],
-      'the container\'s audit line',
+      [container?.container, container?.uid, container?.rule, container?.declaredGids, container?.removed, container?.additionalGids],
+      ['main', 1000, 'declared', [60000], [50000], [1000, 60000]],
+      'the container\'s audit line: containerd\'s CRI said what the pod declared',
     );
     await node.removePod(pod);
   });

@@ -31,8 +31,8 @@ for (const runtime of ['runc', 'crun'] as RuntimeName[]) {
       const audit = readFileSync(ws.auditLog, 'utf8').trim().split('\n').map((line) => JSON.parse(line));
       const entry = audit.find((line) => line.id === 'strict');
       t.same(
-        [entry.action, entry.policy, entry.policySource, entry.imageGids, entry.removed, entry.kept, entry.additionalGids],
-        ['run', 'Strict', 'annotation', [50000], [50000], [], [1000, 60000]],
+        [entry.action, entry.policy, entry.policySource, entry.rule, entry.ruleReason, entry.imageGids, entry.removed, entry.additionalGids],
+        ['run', 'Strict', 'annotation', 'image', 'not a CRI container (no CRI annotations in config.json)', [50000], [50000], [1000, 60000]],
         'audit line',
       );
     });

@@ -1,7 +1,8 @@
 /**
- * Properties of the policy (src/policy.ts stripGids, src/create.ts
- * decideCreate) over arbitrary gid lists and configs: Strict only ever takes
- * gids away, never the primary gid, never reorders; Merge changes nothing.
+ * Properties of the policy (src/policy.ts strictByImage and strictByDeclared,
+ * src/create.ts decideCreate) over arbitrary gid lists and configs: Strict
+ * only ever takes gids away, never the primary gid, never reorders; with the
+ * CRI runtime's word it gives what native Strict gives; Merge changes nothing.
  * test/unit/policy.test.ts and create-decision.test.ts hold the worked cases.
  */
 import assert from 'node:assert/strict';
@@ -10,13 +11,16 @@ import t from 'tap';
 import { KEEP_GIDS_ANNOTATION, POLICY_ANNOTATION, REMOVED_GIDS_ANNOTATION } from '../../src/annotations';
 import type { BundleConfig } from '../../src/bundle';
 import { decideCreate } from '../../src/create';
-import { formatGidList, recordedRemoval, stripGids, type Policy, type StripResult } from '../../src/policy';
+import type { DeclaredGids } from '../../src/declared-gids';
+import { formatGidList, recordedRemoval, strictByDeclared, strictByImage, type Policy, type StrictOutcome } from '../../src/policy';
 import { assertProperty, gid, gidList, gidSet, isSubsequence, text } from '../helpers/properties';
 
 const RUNS = { numRuns: 500 };
 
-/** stripGids' inputs: additionalGids, unwanted (the image's gids), the primary gid, keep-gids. */
-const stripInput = fc.tuple(gidList, gidSet, gid, gidSet);
+/** A Strict rule's inputs: additionalGids, the gids it judges (image or declared), the primary gid, keep-gids. */
+const ruleInput = fc.tuple(gidList, gidSet, gid, gidSet);
+type RuleInput = [number[], Set<number>, number, Set<number>];
+type Rule = (before: readonly number[], primary: number, judged: ReadonlySet<number>, keep: ReadonlySet<number>) => StrictOutcome;
 
 /** Counts of each gid in a list. */
 function occurrences(gids: readonly number[]): Map<number, number> {
@@ -25,53 +29,69 @@ function occurrences(gids: readonly number[]): Map<number, number> {
   return counts;
 }
 
-/** The stripGids properties, as one predicate so that a deliberately broken stripper can be held to it too. */
-function stripLaws(strip: typeof stripGids): (input: [number[], Set<number>, number, Set<number>]) => void {
-  return ([before, unwanted, primary, keep]) => {
-    const result: StripResult = strip(before, unwanted, primary, keep);
-    const after = result.additionalGids;
+/**
+ * The laws both Strict rules obey, as one predicate so that a deliberately
+ * broken rule can be held to them too. `stays(g)` is what the rule keeps
+ * besides the primary gid and keep-gids: for the image rule, a gid the image
+ * does not grant; for the declared rule, a declared gid.
+ */
+function ruleLaws(rule: Rule, stays: (g: number, judged: ReadonlySet<number>) => boolean): (input: RuleInput) => void {
+  return ([before, judged, primary, keep]) => {
+    const outcome = rule(before, primary, judged, keep);
+    const after = outcome.additionalGids;
     assert.ok(isSubsequence(after, before), 'never adds a gid, never reorders');
     const countsBefore = occurrences(before);
     const countsAfter = occurrences(after);
     for (const [g, count] of countsBefore) {
-      // A gid that stays keeps every occurrence: the primary gid, keep-gids, whatever the image did not grant.
-      if (g === primary || keep.has(g) || !unwanted.has(g)) assert.equal(countsAfter.get(g), count, `gid ${g} kept whole`);
+      const kept = g === primary || keep.has(g) || stays(g, judged);
+      // A gid that stays keeps every occurrence; one that goes, goes entirely.
+      assert.equal(countsAfter.get(g) ?? 0, kept ? count : 0, `gid ${g} ${kept ? 'kept whole' : 'gone'}`);
     }
-    const removed = new Set(result.removed);
-    assert.equal(removed.size, result.removed.length, 'removed lists each gid once');
-    for (const g of countsBefore.keys()) assert.ok(countsAfter.has(g) !== removed.has(g), `gid ${g} either stays or is removed`);
-    assert.deepEqual(result.removed, [...new Set(before)].filter((g) => removed.has(g)), 'removed in the order the gids stood');
-    assert.ok(result.removed.every((g) => unwanted.has(g)), 'only unwanted gids are removed');
-    assert.deepEqual(
-      result.kept,
-      [...new Set(before)].filter((g) => unwanted.has(g) && (g === primary || keep.has(g))),
-      'kept: the unwanted gids that stay, once each, in order',
-    );
+    const removed = new Set(outcome.removed);
+    assert.equal(removed.size, outcome.removed.length, 'removed lists each gid once');
+    assert.deepEqual(outcome.removed, [...new Set(before)].filter((g) => removed.has(g)), 'removed in the order the gids stood');
+    assert.deepEqual(outcome.verdicts.map((verdict) => verdict.gid), [...new Set(before)], 'one verdict per distinct gid, in order');
+    for (const verdict of outcome.verdicts) {
+      assert.equal('removed' in verdict, removed.has(verdict.gid), `gid ${verdict.gid}: the verdict says what happened`);
+      if (verdict.gid === primary) assert.deepEqual(verdict, { gid: primary, kept: 'primary' }, 'the primary gid is said to stay as such');
+    }
   };
 }
 
-t.test('stripGids: never adds, never reorders, keeps the primary gid and keep-gids', async (t) => {
-  assertProperty(fc.property(stripInput, stripLaws(stripGids)), RUNS);
-  t.pass('stripGids laws hold');
+const imageLaws = ruleLaws(strictByImage, (g, imageGids) => !imageGids.has(g));
+const declaredLaws = ruleLaws(strictByDeclared, (g, declared) => declared.has(g));
 
-  // The laws catch a stripper that forgets the primary gid, and one that
-  // removes only the first occurrence of an unwanted gid.
-  const forgetsPrimary: typeof stripGids = (before, unwanted, _primary, keep) => stripGids(before, unwanted, -1, keep);
-  const firstOnly: typeof stripGids = (before, unwanted, primary, keep) => {
-    const result = stripGids(before, unwanted, primary, keep);
+t.test('Strict rules: never add, never reorder, keep the primary gid and keep-gids, judge every gid once', async (t) => {
+  assertProperty(fc.property(ruleInput, imageLaws), RUNS);
+  assertProperty(fc.property(ruleInput, declaredLaws), RUNS);
+  t.pass('strictByImage and strictByDeclared laws hold');
+
+  // The laws catch a rule that forgets the primary gid, one that removes only
+  // the first occurrence of a gid, and the image rule standing in for the declared one.
+  const forgetsPrimary: Rule = (before, _primary, judged, keep) => strictByImage(before, -1, judged, keep);
+  const firstOnly: Rule = (before, primary, judged, keep) => {
+    const outcome = strictByImage(before, primary, judged, keep);
     const gone = new Set<number>();
     const additionalGids = before.filter((g) => {
-      if (!result.removed.includes(g) || gone.has(g)) return true;
+      if (!outcome.removed.includes(g) || gone.has(g)) return true;
       gone.add(g);
       return false;
     });
-    return { ...result, additionalGids };
+    return { ...outcome, additionalGids };
   };
-  t.ok(fc.check(fc.property(stripInput, stripLaws(forgetsPrimary)), RUNS).failed, 'a stripper that drops the primary gid fails them');
-  t.ok(fc.check(fc.property(stripInput, stripLaws(firstOnly)), RUNS).failed, 'a stripper that removes only the first occurrence fails them');
+  t.ok(fc.check(fc.property(ruleInput, ruleLaws(forgetsPrimary, (g, s) => !s.has(g))), RUNS).failed, 'a rule that drops the primary gid fails them');
+  t.ok(fc.check(fc.property(ruleInput, ruleLaws(firstOnly, (g, s) => !s.has(g))), RUNS).failed, 'a rule that removes only the first occurrence fails them');
+  t.ok(fc.check(fc.property(ruleInput, ruleLaws(strictByImage, (g, s) => s.has(g))), RUNS).failed, 'the image rule fails the declared rule\'s laws');
 });
 
 type Settings = Parameters<typeof decideCreate>[1];
+
+const NOT_KNOWN: DeclaredGids = { known: false, why: 'not asked' };
+/** Whatever the CRI runtime may have said. */
+const declaredArbitrary: fc.Arbitrary<DeclaredGids> = fc.oneof(
+  fc.constant(NOT_KNOWN),
+  gidList.map((gids): DeclaredGids => ({ known: true, gids, source: 'a CRI' })),
+);
 
 /** Annotations a pod or CRI runtime could set, the shim's own keys included with any value. */
 const annotations: fc.Arbitrary<Record<string, string>> = fc.dictionary(
@@ -114,10 +134,10 @@ const mergeCase: fc.Arbitrary<[BundleConfig, Settings]> = fc.oneof(
 
 t.test('decideCreate under Merge: additionalGids exactly as they were, image never read', async (t) => {
   assertProperty(
-    fc.property(mergeCase, gidSet, ([config, settings], imageGids) => {
+    fc.property(mergeCase, gidSet, declaredArbitrary, ([config, settings], imageGids, declared) => {
       const before = structuredClone(config.process.user.additionalGids);
       let imageRead = false;
-      const decision = decideCreate(config, settings, () => {
+      const decision = decideCreate(config, settings, declared, () => {
         imageRead = true;
         return imageGids;
       });
@@ -153,7 +173,7 @@ t.test('decideCreate under Strict: only image gids go, the primary gid stays, th
     fc.property(strictCase, gidSet, ([config, settings], imageGids) => {
       const { uid, gid: primary, additionalGids: before = [] } = config.process.user;
       const asked: number[] = [];
-      const decision = decideCreate(config, settings, (u) => {
+      const decision = decideCreate(config, settings, NOT_KNOWN, (u) => {
         asked.push(u);
         return imageGids;
       });
@@ -172,4 +192,37 @@ t.test('decideCreate under Strict: only image gids go, the primary gid stays, th
     RUNS,
   );
   t.pass('Strict only subtracts image gids and records them');
+});
+
+/** Native Strict (containerd 2.x): the primary gid and every declared gid, sorted and de-duplicated. */
+function nativeStrict(primary: number, declared: readonly number[]): number[] {
+  return [...new Set([primary, ...declared])].sort((a, b) => a - b);
+}
+
+t.test('decideCreate under Strict with the CRI runtime\'s word: what native Strict gives, from what containerd 1.x merged', async (t) => {
+  // containerd 1.6.18+/1.7 merge the primary gid, the image's gids and the
+  // declared gids, de-duplicated and sorted: whatever the image adds, the
+  // shim's result must be native Strict's.
+  const merged = fc.tuple(gid, gidList, gidList).map(([primary, imageGids, declared]) => ({
+    primary,
+    declared,
+    before: [...new Set([primary, ...imageGids, ...declared])].sort((a, b) => a - b),
+  }));
+  assertProperty(
+    fc.property(merged, bundleConfig(fc.constantFrom('Strict', undefined)), ({ primary, declared, before }, template) => {
+      const annotations = { ...template.annotations };
+      delete annotations[KEEP_GIDS_ANNOTATION];
+      const config: BundleConfig = { ...template, annotations, process: { ...template.process, user: { uid: 1000, gid: primary, additionalGids: before } } };
+      let imageRead = false;
+      const decision = decideCreate(config, { defaultPolicy: 'Strict', allowPolicyOverride: true, honorKeepGids: false }, { known: true, gids: declared, source: 'a CRI' }, () => {
+        imageRead = true;
+        return new Set();
+      });
+      assert.equal(decision.rule, 'declared');
+      assert.equal(imageRead, false, 'the image is not read');
+      assert.deepEqual(decision.additionalGids.after, nativeStrict(primary, declared), 'native Strict');
+    }),
+    RUNS,
+  );
+  t.pass('the declared rule equals native Strict');
 });

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { KEEP_GIDS_ANNOTATION, POLICY_ANNOTATION, REMOVED_GIDS_ANNOTATION } from '../../src/annotations';
 import type { BundleConfig } from '../../src/bundle';
 import { decideCreate, prepareCreate } from '../../src/create';
+import type { DeclaredGids } from '../../src/declared-gids';
 
 type Settings = Parameters<typeof decideCreate>[1];
 
@@ -23,6 +24,10 @@ function config(additionalGids: number[] | null = [1000, 50000, 60000], annotati
   return result;
 }
 
+/** What the shim knows of a plain bundle's declaration: nothing. */
+const PLAIN: DeclaredGids = { known: false, why: 'not a CRI container (no CRI annotations in config.json)' };
+const declaredBy = (...gids: number[]): DeclaredGids => ({ known: true, gids, source: 'the test CRI' });
+
 /** A fake image reader that records its calls. */
 function fakeImage(gids: number[]): { of: (uid: number) => Set<number>; calls: number[] } {
   const calls: number[] = [];
@@ -38,17 +43,23 @@ function fakeImage(gids: number[]): { of: (uid: number) => Set<number>; calls: n
 t.test('decideCreate', async (t) => {
   t.test('Strict removes the image gids and records them', async (t) => {
     const image = fakeImage([50000]);
-    const decision = decideCreate(config(), STRICT, image.of);
+    const decision = decideCreate(config(), STRICT, PLAIN, image.of);
     t.same(image.calls, [1000], 'the image is asked about the process uid');
     t.same(decision, {
       policy: 'Strict',
       policySource: 'node-default',
       uid: 1000,
       gid: 1000,
+      rule: 'image',
+      ruleReason: PLAIN.why,
       imageGids: [50000],
       additionalGids: { before: [1000, 50000, 60000], after: [1000, 60000] },
       removed: [50000],
-      kept: [],
+      gids: [
+        { gid: 1000, kept: 'primary' },
+        { gid: 50000, removed: 'from-image' },
+        { gid: 60000, kept: 'not-from-image' },
+      ],
       record: '50000',
       changed: true,
     });
@@ -56,17 +67,17 @@ t.test('decideCreate', async (t) => {
 
   t.test('the primary gid stays even when the image grants it', async (t) => {
     // A group named like the user (alice:x:1000:alice) makes 1000 image-derived.
-    const decision = decideCreate(config(), STRICT, fakeImage([50000, 1000]).of);
+    const decision = decideCreate(config(), STRICT, PLAIN, fakeImage([50000, 1000]).of);
     t.same(decision.additionalGids.after, [1000, 60000]);
     t.same(decision.removed, [50000]);
-    t.same(decision.kept, [1000]);
+    t.same(decision.gids[0], { gid: 1000, kept: 'primary' });
     t.same(decision.imageGids, [1000, 50000], 'sorted');
     t.equal(decision.record, '50000');
   });
 
   t.test('Strict with nothing to remove still records an empty removal', async (t) => {
     // "" tells exec that Strict ran; an absent record means Merge.
-    const decision = decideCreate(config([1000, 60000]), STRICT, fakeImage([50000]).of);
+    const decision = decideCreate(config([1000, 60000]), STRICT, PLAIN, fakeImage([50000]).of);
     t.same(decision.additionalGids.after, [1000, 60000]);
     t.same(decision.removed, []);
     t.equal(decision.record, '');
@@ -74,23 +85,76 @@ t.test('decideCreate', async (t) => {
   });
 
   t.test('no additionalGids at all', async (t) => {
-    const decision = decideCreate(config(null), STRICT, fakeImage([50000]).of);
+    const decision = decideCreate(config(null), STRICT, PLAIN, fakeImage([50000]).of);
     t.same(decision.additionalGids, { before: [], after: [] });
     t.same(decision.removed, []);
   });
 
-  t.test('a gid both the pod and the image grant is removed (the safe failure)', async (t) => {
+  t.test('without the CRI runtime\'s word, a gid both the pod and the image grant is removed (the safe failure)', async (t) => {
     // additionalGids cannot tell where 60000 came from; leaving it could be the leak.
-    const decision = decideCreate(config([1000, 50000, 60000]), STRICT, fakeImage([50000, 60000]).of);
+    const decision = decideCreate(config([1000, 50000, 60000]), STRICT, PLAIN, fakeImage([50000, 60000]).of);
     t.same(decision.additionalGids.after, [1000]);
     t.same(decision.removed, [50000, 60000]);
     t.equal(decision.record, '50000,60000');
   });
 
+  t.test('with the CRI runtime\'s word, a gid the pod declared stays though the image grants it', async (t) => {
+    // supplementalGroups [50000, 60000] on the seed image: native Strict gives 1000 50000 60000.
+    const image = fakeImage([50000]);
+    const decision = decideCreate(config(), STRICT, declaredBy(50000, 60000), image.of);
+    t.same(image.calls, [], 'the image is not read');
+    t.same(decision, {
+      policy: 'Strict',
+      policySource: 'node-default',
+      uid: 1000,
+      gid: 1000,
+      rule: 'declared',
+      ruleReason: 'the test CRI',
+      declaredGids: [50000, 60000],
+      additionalGids: { before: [1000, 50000, 60000], after: [1000, 50000, 60000] },
+      removed: [],
+      gids: [
+        { gid: 1000, kept: 'primary' },
+        { gid: 50000, kept: 'declared' },
+        { gid: 60000, kept: 'declared' },
+      ],
+      record: '',
+      changed: true,
+    });
+  });
+
+  t.test('the declared rule removes every undeclared gid, whatever a reader of the image would find', async (t) => {
+    const decision = decideCreate(config([0, 4, 1000, 60000]), STRICT, declaredBy(60000), fakeImage([]).of);
+    t.same(decision.additionalGids.after, [1000, 60000]);
+    t.same(decision.removed, [0, 4]);
+    t.equal(decision.record, '0,4');
+  });
+
+  t.test('the declared rule keeps honoured keep-gids', async (t) => {
+    const decision = decideCreate(config([1000, 50000, 50001, 60000], { [KEEP_GIDS_ANNOTATION]: '50001' }), STRICT_KEEP, declaredBy(60000), fakeImage([]).of);
+    t.same(decision.additionalGids.after, [1000, 50001, 60000]);
+    t.same(decision.gids[2], { gid: 50001, kept: 'keep-gids' });
+  });
+
+  t.test('an answer declaring a gid config.json lacks is not about this bundle: the image rule decides', async (t) => {
+    const image = fakeImage([50000]);
+    const decision = decideCreate(config(), STRICT, declaredBy(60000, 70000), image.of);
+    t.same(image.calls, [1000]);
+    t.equal(decision.rule, 'image');
+    t.equal(decision.ruleReason, 'the test CRI declares gids config.json does not hold (70000)');
+    t.equal(decision.declaredGids, undefined);
+    t.same(decision.additionalGids.after, [1000, 60000]);
+  });
+
+  t.test('no answer: the image rule decides and the reason is kept', async (t) => {
+    const decision = decideCreate(config(), STRICT, { known: false, why: 'no socket' }, fakeImage([50000]).of);
+    t.same([decision.rule, decision.ruleReason, decision.imageGids], ['image', 'no socket', [50000]]);
+  });
+
   t.test('a node that forbids overrides enforces Strict over a Merge annotation', async (t) => {
     const image = fakeImage([50000]);
     const locked: Settings = { defaultPolicy: 'Strict', allowPolicyOverride: false, honorKeepGids: false };
-    const decision = decideCreate(config(undefined, { [POLICY_ANNOTATION]: 'Merge' }), locked, image.of);
+    const decision = decideCreate(config(undefined, { [POLICY_ANNOTATION]: 'Merge' }), locked, PLAIN, image.of);
     t.equal(decision.policy, 'Strict');
     t.equal(decision.policySource, 'node-enforced');
     t.same(decision.removed, [50000]);
@@ -99,17 +163,22 @@ t.test('decideCreate', async (t) => {
 
   t.test('Merge changes nothing and never reads the image', async (t) => {
     const image = fakeImage([50000]);
-    const decision = decideCreate(config(), MERGE, image.of);
+    const decision = decideCreate(config(), MERGE, PLAIN, image.of);
     t.same(image.calls, [], 'imageGidsOf not called');
     t.same(decision, {
       policy: 'Merge',
       policySource: 'node-default',
       uid: 1000,
       gid: 1000,
-      imageGids: [],
+      rule: 'none',
+      ruleReason: 'Merge keeps every gid',
       additionalGids: { before: [1000, 50000, 60000], after: [1000, 50000, 60000] },
       removed: [],
-      kept: [],
+      gids: [
+        { gid: 1000, kept: 'merge' },
+        { gid: 50000, kept: 'merge' },
+        { gid: 60000, kept: 'merge' },
+      ],
       record: undefined,
       changed: false,
     });
@@ -117,7 +186,7 @@ t.test('decideCreate', async (t) => {
 
   t.test('Merge by annotation over a Strict node', async (t) => {
     const image = fakeImage([50000]);
-    const decision = decideCreate(config(undefined, { [POLICY_ANNOTATION]: 'Merge' }), STRICT, image.of);
+    const decision = decideCreate(config(undefined, { [POLICY_ANNOTATION]: 'Merge' }), STRICT, PLAIN, image.of);
     t.equal(decision.policy, 'Merge');
     t.equal(decision.policySource, 'annotation');
     t.equal(decision.changed, false);
@@ -127,7 +196,7 @@ t.test('decideCreate', async (t) => {
   t.test('Merge drops a removal record the pod supplied', async (t) => {
     // Under Merge exec must not strip anything; a pod-set record is removed.
     const image = fakeImage([50000]);
-    const decision = decideCreate(config([1000, 50000, 60000], { [REMOVED_GIDS_ANNOTATION]: '50000' }), MERGE, image.of);
+    const decision = decideCreate(config([1000, 50000, 60000], { [REMOVED_GIDS_ANNOTATION]: '50000' }), MERGE, PLAIN, image.of);
     t.equal(decision.record, undefined);
     t.equal(decision.changed, true);
     t.same(decision.additionalGids.after, [1000, 50000, 60000]);
@@ -136,25 +205,24 @@ t.test('decideCreate', async (t) => {
 
   t.test('keep-gids honoured only with honorKeepGids', async (t) => {
     const annotations = { [KEEP_GIDS_ANNOTATION]: '50000' };
-    const ignored = decideCreate(config([1000, 50000, 50001, 60000], annotations), STRICT, fakeImage([50000, 50001]).of);
+    const ignored = decideCreate(config([1000, 50000, 50001, 60000], annotations), STRICT, PLAIN, fakeImage([50000, 50001]).of);
     t.same(ignored.additionalGids.after, [1000, 60000]);
     t.same(ignored.removed, [50000, 50001]);
-    t.same(ignored.kept, []);
     t.equal(ignored.record, '50000,50001');
 
-    const honoured = decideCreate(config([1000, 50000, 50001, 60000], annotations), STRICT_KEEP, fakeImage([50000, 50001]).of);
+    const honoured = decideCreate(config([1000, 50000, 50001, 60000], annotations), STRICT_KEEP, PLAIN, fakeImage([50000, 50001]).of);
     t.same(honoured.additionalGids.after, [1000, 50000, 60000]);
     t.same(honoured.removed, [50001]);
-    t.same(honoured.kept, [50000]);
+    t.same(honoured.gids[1], { gid: 50000, kept: 'keep-gids' });
     t.equal(honoured.record, '50001');
   });
 
   t.test('invalid annotations are ShimErrors', async (t) => {
-    t.throws(() => decideCreate(config(undefined, { [POLICY_ANNOTATION]: 'strict' }), STRICT, fakeImage([]).of), {
+    t.throws(() => decideCreate(config(undefined, { [POLICY_ANNOTATION]: 'strict' }), STRICT, PLAIN, fakeImage([]).of), {
       name: 'ShimError',
       message: /supplemental-groups-policy="strict"/,
     });
-    t.throws(() => decideCreate(config(undefined, { [KEEP_GIDS_ANNOTATION]: 'x' }), STRICT_KEEP, fakeImage([]).of), {
+    t.throws(() => decideCreate(config(undefined, { [KEEP_GIDS_ANNOTATION]: 'x' }), STRICT_KEEP, PLAIN, fakeImage([]).of), {
       name: 'ShimError',
       message: /keep-gids="x"/,
     });
@@ -163,14 +231,14 @@ t.test('decideCreate', async (t) => {
   t.test('a sandbox tolerates invalid annotations with the stricter reading', async (t) => {
     // containerd copies pod annotations to the pause container too; the error belongs to the containers.
     const sandbox = { 'io.kubernetes.cri.container-type': 'sandbox' };
-    const policy = decideCreate(config(undefined, { ...sandbox, [POLICY_ANNOTATION]: 'strict' }), MERGE, fakeImage([50000]).of);
+    const policy = decideCreate(config(undefined, { ...sandbox, [POLICY_ANNOTATION]: 'strict' }), MERGE, PLAIN, fakeImage([50000]).of);
     t.equal(policy.policy, 'Merge', 'the node default');
     t.equal(policy.policySource, 'invalid-annotation-on-sandbox');
-    const keep = decideCreate(config(undefined, { ...sandbox, [KEEP_GIDS_ANNOTATION]: 'x' }), STRICT_KEEP, fakeImage([50000]).of);
-    t.same(keep.kept, [], 'an invalid keep list keeps nothing');
+    const keep = decideCreate(config(undefined, { ...sandbox, [KEEP_GIDS_ANNOTATION]: 'x' }), STRICT_KEEP, PLAIN, fakeImage([50000]).of);
+    t.notOk(keep.gids.some((verdict) => 'kept' in verdict && verdict.kept === 'keep-gids'), 'an invalid keep list keeps nothing');
     t.same(keep.removed, [50000]);
     t.throws(
-      () => decideCreate(config(undefined, { 'io.kubernetes.cri.container-type': 'container', [POLICY_ANNOTATION]: 'strict' }), STRICT, fakeImage([]).of),
+      () => decideCreate(config(undefined, { 'io.kubernetes.cri.container-type': 'container', [POLICY_ANNOTATION]: 'strict' }), STRICT, PLAIN, fakeImage([]).of),
       { name: 'ShimError' },
       'a workload container still fails',
     );
@@ -178,9 +246,9 @@ t.test('decideCreate', async (t) => {
 
   t.test('a second decision over a rewritten config keeps the record, changes nothing', async (t) => {
     // runc create run twice in one bundle: the first removal must stay on record for exec.
-    const first = decideCreate(config(), STRICT, fakeImage([50000]).of);
+    const first = decideCreate(config(), STRICT, PLAIN, fakeImage([50000]).of);
     const rewritten = config(first.additionalGids.after, { [REMOVED_GIDS_ANNOTATION]: first.record ?? 'missing' });
-    const second = decideCreate(rewritten, STRICT, fakeImage([50000]).of);
+    const second = decideCreate(rewritten, STRICT, PLAIN, fakeImage([50000]).of);
     t.same(second.additionalGids, { before: [1000, 60000], after: [1000, 60000] });
     t.same(second.removed, []);
     t.equal(second.record, '50000');
@@ -188,17 +256,22 @@ t.test('decideCreate', async (t) => {
   });
 
   t.test('an earlier record and a new removal are united', async (t) => {
-    const decision = decideCreate(config([1000, 50000, 60000], { [REMOVED_GIDS_ANNOTATION]: '70000' }), STRICT, fakeImage([50000]).of);
+    const decision = decideCreate(config([1000, 50000, 60000], { [REMOVED_GIDS_ANNOTATION]: '70000' }), STRICT, PLAIN, fakeImage([50000]).of);
     t.same(decision.removed, [50000]);
     t.equal(decision.record, '70000,50000');
     t.equal(decision.changed, true);
     // An overlap is recorded once.
-    const overlap = decideCreate(config([1000, 50000], { [REMOVED_GIDS_ANNOTATION]: '50000' }), STRICT, fakeImage([50000]).of);
+    const overlap = decideCreate(config([1000, 50000], { [REMOVED_GIDS_ANNOTATION]: '50000' }), STRICT, PLAIN, fakeImage([50000]).of);
     t.equal(overlap.record, '50000');
   });
 });
 
 /* ------------------------------------------------------------------------ */
+
+/** prepareCreate on a plain bundle: no CRI annotations, so nobody is asked. */
+function create(bundle: string, settings: Settings, options: { dryRun?: boolean } = {}): ReturnType<typeof prepareCreate> {
+  return prepareCreate({ bundle, id: 'test-container', env: {}, ...options }, settings);
+}
 
 const PASSWD = 'root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n';
 const GROUP = 'root:x:0:\nalice:x:1000:\ngroup-in-image:x:50000:alice\n';
@@ -247,7 +320,7 @@ const configOf = (bundle: string): string => readFileSync(join(bundle, 'config.j
 t.test('prepareCreate', async (t) => {
   t.test('Strict rewrites config.json, keeping everything else as it was', async (t) => {
     const bundle = makeBundle(t);
-    const { decision } = prepareCreate(bundle, STRICT);
+    const { decision } = await create(bundle, STRICT);
     t.same(decision.removed, [50000]);
     t.same(decision.imageGids, [50000], 'read from the rootfs');
     t.equal(decision.changed, true);
@@ -266,9 +339,9 @@ t.test('prepareCreate', async (t) => {
 
   t.test('a second create over the rewritten bundle leaves it alone', async (t) => {
     const bundle = makeBundle(t);
-    prepareCreate(bundle, STRICT);
+    await create(bundle, STRICT);
     const once = configOf(bundle);
-    const { decision } = prepareCreate(bundle, STRICT);
+    const { decision } = await create(bundle, STRICT);
     t.equal(decision.changed, false);
     t.equal(decision.record, '50000');
     t.equal(configOf(bundle), once);
@@ -276,7 +349,7 @@ t.test('prepareCreate', async (t) => {
 
   t.test('dryRun decides but leaves the file byte-identical', async (t) => {
     const bundle = makeBundle(t);
-    const { decision } = prepareCreate(bundle, STRICT, { dryRun: true });
+    const { decision } = await create(bundle, STRICT, { dryRun: true });
     t.equal(decision.changed, true);
     t.same(decision.additionalGids.after, [1000, 60000]);
     t.equal(configOf(bundle), CONFIG_TEXT);
@@ -285,7 +358,7 @@ t.test('prepareCreate', async (t) => {
 
   t.test('Merge leaves the file byte-identical', async (t) => {
     const bundle = makeBundle(t);
-    const { decision } = prepareCreate(bundle, MERGE);
+    const { decision } = await create(bundle, MERGE);
     t.equal(decision.changed, false);
     t.equal(configOf(bundle), CONFIG_TEXT);
   });
@@ -295,7 +368,7 @@ t.test('prepareCreate', async (t) => {
     const path = join(bundle, 'config.json');
     chownSync(path, 1234, 5678);
     chmodSync(path, 0o604);
-    prepareCreate(bundle, STRICT);
+    await create(bundle, STRICT);
     const stat = statSync(path);
     t.same([stat.uid, stat.gid, stat.mode & 0o7777], [1234, 5678, 0o604]);
     t.match(configOf(bundle), '"additionalGids":[1000,60000]', 'and it was rewritten');
@@ -306,7 +379,7 @@ t.test('prepareCreate', async (t) => {
     const text = '{"process":{"user":{"uid":1000,"gid":1000,"additionalGids":[1000,50000,60000]}},"root":{"path":"rootfs"},' +
       '"annotations":{"a":"1","strict-groups.io/removed-gids":"50000","z":"2"},"x":[1.5]}';
     const bundle = makeBundle(t, text);
-    const { decision } = prepareCreate(bundle, MERGE);
+    const { decision } = await create(bundle, MERGE);
     t.equal(decision.changed, true);
     t.equal(configOf(bundle), '{"process":{"user":{"uid":1000,"gid":1000,"additionalGids":[1000,50000,60000]}},"root":{"path":"rootfs"},' +
       '"annotations":{"a":"1","z":"2"},"x":[1.5]}');
@@ -315,7 +388,7 @@ t.test('prepareCreate', async (t) => {
 
   t.test('the returned config is the document as loaded', async (t) => {
     const bundle = makeBundle(t);
-    const { config } = prepareCreate(bundle, STRICT);
+    const { config } = await create(bundle, STRICT);
     t.same(config.process.user.additionalGids, [1000, 50000, 60000]);
     t.equal(config.root.path, 'rootfs');
   });
@@ -324,7 +397,7 @@ t.test('prepareCreate', async (t) => {
     // A FIFO as /etc/group would fail the read; without a passwd entry it is not needed.
     const bundle = makeBundle(t, CONFIG_TEXT, {});
     execFileSync('mkfifo', [join(bundle, 'rootfs', 'etc', 'group')]);
-    const { decision } = prepareCreate(bundle, STRICT);
+    const { decision } = await create(bundle, STRICT);
     t.same(decision.imageGids, []);
     t.same(decision.removed, []);
     t.equal(decision.record, '');
@@ -333,7 +406,7 @@ t.test('prepareCreate', async (t) => {
   t.test('an unreadable /etc/group fails the create and leaves config.json alone', async (t) => {
     const bundle = makeBundle(t, CONFIG_TEXT, { passwd: PASSWD });
     execFileSync('mkfifo', [join(bundle, 'rootfs', 'etc', 'group')]);
-    t.throws(() => prepareCreate(bundle, STRICT), { name: 'ShimError', message: /cannot read \/etc\/group .*not a regular file/ });
+    await t.rejects(create(bundle, STRICT), { name: 'ShimError', message: /cannot read \/etc\/group .*not a regular file/ });
     t.equal(configOf(bundle), CONFIG_TEXT);
   });
 
@@ -348,8 +421,8 @@ t.test('prepareCreate', async (t) => {
     for (const [what, text, message] of cases) {
       const bundle = makeBundle(t, text);
       const path = join(bundle, 'config.json');
-      t.throws(() => prepareCreate(bundle, STRICT), { name: 'ShimError', message }, what);
-      t.throws(() => prepareCreate(bundle, STRICT), { message: new RegExp('^' + path.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&') + ': ') }, `${what}: names the file`);
+      await t.rejects(create(bundle, STRICT), { name: 'ShimError', message }, what);
+      await t.rejects(create(bundle, STRICT), { message: new RegExp('^' + path.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&') + ': ') }, `${what}: names the file`);
       t.equal(configOf(bundle), text, `${what}: byte-identical`);
       t.same(readdirSync(bundle).sort(), ['config.json', 'rootfs'], `${what}: no temp files`);
     }
@@ -358,6 +431,6 @@ t.test('prepareCreate', async (t) => {
   t.test('a missing config.json names the file', async (t) => {
     const bundle = makeBundle(t);
     rmSync(join(bundle, 'config.json'));
-    t.throws(() => prepareCreate(bundle, STRICT), { name: 'ShimError', message: `cannot open ${join(bundle, 'config.json')}: ENOENT` });
+    await t.rejects(create(bundle, STRICT), { name: 'ShimError', message: `cannot open ${join(bundle, 'config.json')}: ENOENT` });
   });
 });

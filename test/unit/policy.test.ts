@@ -1,6 +1,6 @@
 import t from 'tap';
 import { KEEP_GIDS_ANNOTATION, POLICY_ANNOTATION, REMOVED_GIDS_ANNOTATION } from '../../src/annotations';
-import { choosePolicy, formatGidList, keepGids, parseGidList, recordedRemoval, stripGids, type PolicySettings } from '../../src/policy';
+import { choosePolicy, formatGidList, keepGids, mergeVerdicts, parseGidList, recordedRemoval, strictByDeclared, strictByImage, type PolicySettings } from '../../src/policy';
 
 const STRICT_OPEN: PolicySettings = { defaultPolicy: 'Strict', allowPolicyOverride: true };
 const MERGE_OPEN: PolicySettings = { defaultPolicy: 'Merge', allowPolicyOverride: true };
@@ -121,72 +121,118 @@ t.test('recordedRemoval', async (t) => {
   }
 });
 
-t.test('stripGids', async (t) => {
+t.test('strictByImage', async (t) => {
   const none = new Set<number>();
 
   t.test('the FACTS seed: 50000 goes, the primary gid and 60000 stay', async (t) => {
-    t.same(stripGids([1000, 50000, 60000], new Set([50000]), 1000, none), {
+    t.same(strictByImage([1000, 50000, 60000], 1000, new Set([50000]), none), {
       additionalGids: [1000, 60000],
       removed: [50000],
-      kept: [],
+      verdicts: [
+        { gid: 1000, kept: 'primary' },
+        { gid: 50000, removed: 'from-image' },
+        { gid: 60000, kept: 'not-from-image' },
+      ],
     });
   });
 
-  t.test('keeps order and removes only unwanted gids', async (t) => {
-    t.same(stripGids([60000, 7, 50000, 3, 50001, 1], new Set([50000, 50001]), 1000, none), {
-      additionalGids: [60000, 7, 3, 1],
-      removed: [50000, 50001],
-      kept: [],
-    });
+  t.test('keeps order and removes only image gids', async (t) => {
+    const outcome = strictByImage([60000, 7, 50000, 3, 50001, 1], 1000, new Set([50000, 50001]), none);
+    t.same(outcome.additionalGids, [60000, 7, 3, 1]);
+    t.same(outcome.removed, [50000, 50001]);
   });
 
-  t.test('never adds: unwanted gids not in the list are not reported', async (t) => {
-    t.same(stripGids([1000, 60000], new Set([50000, 70000]), 1000, none), {
-      additionalGids: [1000, 60000],
-      removed: [],
-      kept: [],
-    });
-    t.same(stripGids([], new Set([50000]), 1000, none), { additionalGids: [], removed: [], kept: [] });
+  t.test('never adds: image gids not in the list are not reported', async (t) => {
+    t.same(strictByImage([1000, 60000], 1000, new Set([50000, 70000]), none).removed, []);
+    t.same(strictByImage([], 1000, new Set([50000]), none), { additionalGids: [], removed: [], verdicts: [] });
   });
 
   t.test('the primary gid stays even when the image grants it', async (t) => {
-    t.same(stripGids([1000, 50000], new Set([1000, 50000]), 1000, none), {
-      additionalGids: [1000],
-      removed: [50000],
-      kept: [1000],
-    });
+    const outcome = strictByImage([1000, 50000], 1000, new Set([1000, 50000]), none);
+    t.same(outcome.additionalGids, [1000]);
+    t.same(outcome.verdicts[0], { gid: 1000, kept: 'primary' });
     // gid 0 as primary (no runAsGroup, no passwd entry) is kept too.
-    t.same(stripGids([0, 50000], new Set([0, 50000]), 0, none), { additionalGids: [0], removed: [50000], kept: [0] });
+    t.same(strictByImage([0, 50000], 0, new Set([0, 50000]), none).additionalGids, [0]);
   });
 
-  t.test('keep-gids stay and are reported as kept', async (t) => {
-    t.same(stripGids([1000, 50000, 50001, 60000], new Set([1000, 50000, 50001]), 1000, new Set([50001, 99])), {
-      additionalGids: [1000, 50001, 60000],
-      removed: [50000],
-      kept: [1000, 50001],
-    });
+  t.test('keep-gids stay, said so', async (t) => {
+    const outcome = strictByImage([1000, 50000, 50001, 60000], 1000, new Set([1000, 50000, 50001]), new Set([50001, 99]));
+    t.same(outcome.additionalGids, [1000, 50001, 60000]);
+    t.same(outcome.removed, [50000]);
+    t.same(outcome.verdicts[2], { gid: 50001, kept: 'keep-gids' });
   });
 
   t.test('duplicates in the input', async (t) => {
-    // Every copy of an unwanted gid goes, reported once.
-    t.same(stripGids([50000, 60000, 50000, 50000], new Set([50000]), 1000, none), {
+    // Every copy of an image gid goes, reported once.
+    t.same(strictByImage([50000, 60000, 50000, 50000], 1000, new Set([50000]), none), {
       additionalGids: [60000],
       removed: [50000],
-      kept: [],
+      verdicts: [{ gid: 50000, removed: 'from-image' }, { gid: 60000, kept: 'not-from-image' }],
     });
-    // Kept duplicates stay as they were (never reorders, never dedups), reported once.
-    t.same(stripGids([1000, 50000, 1000], new Set([1000, 50000]), 1000, none), {
-      additionalGids: [1000, 1000],
-      removed: [50000],
-      kept: [1000],
-    });
-    // Wanted duplicates are not touched.
-    t.same(stripGids([60000, 60000], new Set([50000]), 1000, none), { additionalGids: [60000, 60000], removed: [], kept: [] });
+    // Kept duplicates stay as they were (never reorders, never dedups), judged once.
+    const kept = strictByImage([1000, 50000, 1000], 1000, new Set([1000, 50000]), none);
+    t.same(kept.additionalGids, [1000, 1000]);
+    t.equal(kept.verdicts.length, 2);
   });
 
   t.test('does not modify its input', async (t) => {
     const input = [1000, 50000, 60000];
-    stripGids(input, new Set([50000]), 1000, none);
+    strictByImage(input, 1000, new Set([50000]), none);
     t.same(input, [1000, 50000, 60000]);
+  });
+});
+
+t.test('strictByDeclared', async (t) => {
+  const none = new Set<number>();
+
+  t.test('the seed pod declaring the image gid too: native Strict keeps it', async (t) => {
+    // supplementalGroups [50000, 60000] on the seed image: containerd 2.x gives 1000 50000 60000.
+    t.same(strictByDeclared([1000, 50000, 60000], 1000, new Set([50000, 60000]), none), {
+      additionalGids: [1000, 50000, 60000],
+      removed: [],
+      verdicts: [
+        { gid: 1000, kept: 'primary' },
+        { gid: 50000, kept: 'declared' },
+        { gid: 60000, kept: 'declared' },
+      ],
+    });
+  });
+
+  t.test('whatever is neither primary nor declared goes, whatever the image says', async (t) => {
+    t.same(strictByDeclared([0, 4, 10, 1000, 60000], 1000, new Set([60000]), none), {
+      additionalGids: [1000, 60000],
+      removed: [0, 4, 10],
+      verdicts: [
+        { gid: 0, removed: 'not-declared' },
+        { gid: 4, removed: 'not-declared' },
+        { gid: 10, removed: 'not-declared' },
+        { gid: 1000, kept: 'primary' },
+        { gid: 60000, kept: 'declared' },
+      ],
+    });
+  });
+
+  t.test('nothing declared: only the primary gid stays', async (t) => {
+    t.same(strictByDeclared([0, 10], 0, none, none).additionalGids, [0]);
+  });
+
+  t.test('an honoured keep-gid stays, said so', async (t) => {
+    const outcome = strictByDeclared([1000, 50000, 60000], 1000, new Set([60000]), new Set([50000]));
+    t.same(outcome.additionalGids, [1000, 50000, 60000]);
+    t.same(outcome.verdicts[1], { gid: 50000, kept: 'keep-gids' });
+  });
+
+  t.test('the primary gid wins over declared in the verdict; order and duplicates kept', async (t) => {
+    const outcome = strictByDeclared([60000, 1000, 60000, 5], 1000, new Set([1000, 60000]), none);
+    t.same(outcome.additionalGids, [60000, 1000, 60000]);
+    t.same(outcome.verdicts, [{ gid: 60000, kept: 'declared' }, { gid: 1000, kept: 'primary' }, { gid: 5, removed: 'not-declared' }]);
+  });
+});
+
+t.test('mergeVerdicts keeps everything', async (t) => {
+  t.same(mergeVerdicts([1000, 50000, 1000]), {
+    additionalGids: [1000, 50000, 1000],
+    removed: [],
+    verdicts: [{ gid: 1000, kept: 'merge' }, { gid: 50000, kept: 'merge' }],
   });
 });
