@@ -154,6 +154,11 @@ export class ResponseReader {
     return this.ended;
   }
 
+  /** The response's header blocks as decoded so far: headers, then trailers. */
+  get headers(): readonly HeaderList[] {
+    return this.headerBlocks;
+  }
+
   private onFrame(type: number, flags: number, streamId: number, payload: Buffer): Buffer | undefined {
     if (this.pendingBlock !== undefined && type !== FrameType.CONTINUATION) {
       throw new GrpcCallError('a header block was interrupted by another frame');
