@@ -37,6 +37,7 @@ export function renderRecord(): string {
   const { IMAGE_CASES } = require('../hostile/image-cases') as typeof import('../hostile/image-cases');
   const { LOG_CASES } = require('../hostile/log-cases') as typeof import('../hostile/log-cases');
   const { FAULT_CASES } = require('../faults/fault-cases') as typeof import('../faults/fault-cases');
+  const { CRI_CASES, PRE_SHIM_CASE } = require('../hostile/cri-cases') as typeof import('../hostile/cri-cases');
   return [
     BEGIN,
     '',
@@ -71,6 +72,19 @@ export function renderRecord(): string {
     'before a chosen system call, each checked against its own trace.',
     '',
     table(FAULT_CASES),
+    '',
+    '**The CRI runtime\'s answer** (`test/hostile/cri.test.ts`). Where the',
+    'shim asks containerd\'s CRI what the pod declared, each case puts something',
+    'else there, or nothing. The container is alice (1000) on an image that',
+    'lists her in 50000 and 50001, in a pod that declared `[50000, 60000]`, with',
+    'config.json holding what containerd merged, `[1000, 50000, 50001, 60000]`;',
+    'it is created, started and exec\'d through the shim in front of real runc,',
+    'and its groups read from the kernel (`/proc/<pid>/status`). Only two',
+    'outcomes pass: native Strict\'s `1000 50000 60000`, or the image rule\'s',
+    '`1000 60000`; 50001, which only the image grants, never stays. A case',
+    'still running after 60 s would fail.',
+    '',
+    table([...CRI_CASES, PRE_SHIM_CASE]),
     '',
     END,
   ].join('\n');
