@@ -13,6 +13,14 @@ export const KEEP_GIDS_ANNOTATION = 'strict-groups.io/keep-gids';
 export const REMOVED_GIDS_ANNOTATION = 'strict-groups.io/removed-gids';
 
 /**
+ * Written by the shim into config.json on every create: its decision as JSON
+ * (policy, where it came from, the rule, what went or would go), for
+ * `strict-groups report`. Exec never reads it: under Audit it names gids
+ * that must stay.
+ */
+export const DECISION_ANNOTATION = 'strict-groups.io/decision';
+
+/**
  * Who a container belongs to, as containerd and CRI-O annotate it. CRI-O
  * copies every pod annotation into config.json, so a pod could set
  * containerd's keys there: under CRI-O (its ContainerType key present) only

@@ -34,6 +34,8 @@ export function auditLine(
       declaredGids: decision.declaredGids,
       imageGids: decision.imageGids,
       removed: decision.removed,
+      wouldRemove: decision.wouldRemove,
+      wouldRefuse: decision.wouldRefuse,
       gids: decision.gids,
       additionalGids: decision.additionalGids.after,
     }) + '\n'

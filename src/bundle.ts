@@ -1,5 +1,5 @@
 import { isAbsolute, join, resolve } from 'node:path';
-import { REMOVED_GIDS_ANNOTATION, type Annotations } from './annotations';
+import { DECISION_ANNOTATION, REMOVED_GIDS_ANNOTATION, type Annotations } from './annotations';
 import { readRegularFile, replaceFileAtomically, type FileSnapshot } from './files';
 import { validateAnnotations, validateBundleConfig, validateProcess } from './generated/validators.cjs';
 import { ShimError } from './errors';
@@ -116,13 +116,15 @@ export function withAdditionalGids<T extends { user: ProcessUser }>(holder: T, g
 }
 
 /**
- * The config with its removal record set (a list) or dropped (undefined);
- * other annotations keep their order.
+ * The config with the shim's records: the removal record exec reads, set (a
+ * list) or dropped (undefined), and the decision record; other annotations
+ * keep their order.
  */
-export function withRemovalRecord(config: BundleConfig, record: string | undefined): BundleConfig {
+export function withRecords(config: BundleConfig, records: { removedGids: string | undefined; decision: string }): BundleConfig {
   const annotations: Record<string, string> = { ...config.annotations };
-  if (record === undefined) delete annotations[REMOVED_GIDS_ANNOTATION];
-  else annotations[REMOVED_GIDS_ANNOTATION] = record;
+  if (records.removedGids === undefined) delete annotations[REMOVED_GIDS_ANNOTATION];
+  else annotations[REMOVED_GIDS_ANNOTATION] = records.removedGids;
+  annotations[DECISION_ANNOTATION] = records.decision;
   return { ...config, annotations };
 }
 

@@ -1,6 +1,7 @@
 import { realpathSync } from 'node:fs';
-import { REMOVED_GIDS_ANNOTATION, isSandbox } from './annotations';
-import { annotationsOf, loadBundleConfig, rootfsPath, saveDocument, withAdditionalGids, withRemovalRecord, type BundleConfig } from './bundle';
+import { DECISION_ANNOTATION, REMOVED_GIDS_ANNOTATION, isSandbox } from './annotations';
+import { annotationsOf, loadBundleConfig, rootfsPath, saveDocument, withAdditionalGids, withRecords, type BundleConfig } from './bundle';
+import { ShimError } from './errors';
 import type { NodeConfig } from './config';
 import { criLookupUids, imageGidsFor } from './etc-files';
 import { declaredGids, type DeclaredGids } from './declared-gids';
@@ -20,9 +21,10 @@ import {
 import { readRootfsFile } from './rootfs';
 
 /**
- * Which rule decided a Strict create: the pod's declaration as the CRI
- * runtime reports it (what native Strict keeps), or, where that cannot be
- * had, the gids the image grants (the safe fallback); none under Merge.
+ * Which rule decided what Strict removes (or, under Audit, would remove): the
+ * pod's declaration as the CRI runtime reports it (what native Strict
+ * keeps), or, where that cannot be had, the gids the image grants (the safe
+ * fallback); none under Merge.
  */
 export type StrictRule = 'declared' | 'image' | 'none';
 
@@ -41,18 +43,67 @@ export interface CreateDecision {
   imageGids?: number[];
   additionalGids: { before: number[]; after: number[] };
   removed: number[];
-  /** Every gid of `before`, once, with why it stayed or went. */
+  /** Audit: what Strict would have removed. */
+  wouldRemove?: number[];
+  /** Audit: why Strict would have refused the container (the image could not be read safely). */
+  wouldRefuse?: string;
+  /** Every gid of `before`, once, with why it stayed, went, or would go. */
   gids: GidVerdict[];
-  /** The removal record to write; undefined drops one a pod may have set. */
+  /** The removal record exec reads; undefined drops one a pod may have set. */
   record: string | undefined;
+  /** The decision as recorded in config.json for `strict-groups report`. */
+  decisionRecord: string;
   /** Whether config.json must be rewritten. */
   changed: boolean;
 }
 
-/** Whether a create under these settings could use the pod's declaration: Strict, that is. */
+/** What the decision annotation holds (DECISION_ANNOTATION), as `strict-groups report` reads it back. */
+export interface DecisionRecord {
+  policy: PolicyChoice['policy'];
+  policySource: PolicyChoice['source'];
+  rule: StrictRule;
+  ruleReason: string;
+  removed?: number[];
+  wouldRemove?: number[];
+  wouldRefuse?: string;
+}
+
+/** A record that stays small whatever a reason quotes. */
+const MAX_RECORDED_REASON = 512;
+
+function decisionRecordOf(decision: Omit<CreateDecision, 'decisionRecord' | 'changed'>): string {
+  const record: DecisionRecord = {
+    policy: decision.policy,
+    policySource: decision.policySource,
+    rule: decision.rule,
+    ruleReason: decision.ruleReason.length > MAX_RECORDED_REASON ? `${decision.ruleReason.slice(0, MAX_RECORDED_REASON)}...` : decision.ruleReason,
+  };
+  // What exec strips: a second create over a rewritten config removes nothing more.
+  if (decision.policy === 'Strict') record.removed = parseGidList(decision.record ?? '') ?? [];
+  if (decision.wouldRemove !== undefined) record.wouldRemove = decision.wouldRemove;
+  if (decision.wouldRefuse !== undefined) record.wouldRefuse = decision.wouldRefuse;
+  return JSON.stringify(record);
+}
+
+/** Whether a create under these settings could use the pod's declaration: Strict or Audit, that is. */
 export function wantsDeclaredGids(config: BundleConfig, settings: PolicySettings): boolean {
   const annotations = annotationsOf(config);
-  return choosePolicy(annotations, settings, { sandbox: isSandbox(annotations) }).policy === 'Strict';
+  return choosePolicy(annotations, settings, { sandbox: isSandbox(annotations) }).policy !== 'Merge';
+}
+
+type RuleOutcome = { outcome: StrictOutcome } & Pick<CreateDecision, 'rule' | 'ruleReason' | 'declaredGids' | 'imageGids'>;
+
+/** What Strict removes, and by which rule. Reading the image may throw (fail closed). */
+function strictOutcome(before: number[], gid: number, uid: number, keep: ReadonlySet<number>, declared: DeclaredGids, imageGidsOf: (uid: number) => Set<number>): RuleOutcome {
+  // The CRI runtime merged every declared gid into the config; an answer
+  // naming one the config lacks does not describe this bundle.
+  const missing = declared.known ? declared.gids.filter((declaredGid) => !before.includes(declaredGid)) : [];
+  if (declared.known && missing.length === 0) {
+    return { outcome: strictByDeclared(before, gid, new Set(declared.gids), keep), rule: 'declared', ruleReason: declared.source, declaredGids: declared.gids };
+  }
+  const why = declared.known ? `${declared.source} declares gids config.json does not hold (${formatGidList(missing)})` : declared.why;
+  const imageGids = imageGidsOf(uid);
+  return { outcome: strictByImage(before, gid, imageGids, keep), rule: 'image', ruleReason: why, imageGids: [...imageGids].sort((a, b) => a - b) };
 }
 
 /**
@@ -73,10 +124,15 @@ export function decideCreate(
   const before = config.process.user.additionalGids ?? [];
   const existingRecord = annotations[REMOVED_GIDS_ANNOTATION];
   const base = { policy: choice.policy, policySource: choice.source, uid, gid };
+  const finish = (decision: Omit<CreateDecision, 'decisionRecord' | 'changed'>): CreateDecision => {
+    const decisionRecord = decisionRecordOf(decision);
+    const changed = decision.removed.length > 0 || existingRecord !== decision.record || annotations[DECISION_ANNOTATION] !== decisionRecord;
+    return { ...decision, decisionRecord, changed };
+  };
 
   if (choice.policy === 'Merge') {
     // Nothing changes; a removal record can only have come from the pod.
-    return {
+    return finish({
       ...base,
       rule: 'none',
       ruleReason: 'Merge keeps every gid',
@@ -84,41 +140,56 @@ export function decideCreate(
       removed: [],
       gids: mergeVerdicts(before).verdicts,
       record: undefined,
-      changed: existingRecord !== undefined,
-    };
+    });
   }
 
   const keep = keepGids(annotations, settings.honorKeepGids, { sandbox });
-  // The CRI runtime merged every declared gid into the config; an answer
-  // naming one the config lacks does not describe this bundle.
-  const missing = declared.known ? declared.gids.filter((declaredGid) => !before.includes(declaredGid)) : [];
-  let outcome: StrictOutcome;
-  let rule: Pick<CreateDecision, 'rule' | 'ruleReason' | 'declaredGids' | 'imageGids'>;
-  if (declared.known && missing.length === 0) {
-    outcome = strictByDeclared(before, gid, new Set(declared.gids), keep);
-    rule = { rule: 'declared', ruleReason: declared.source, declaredGids: declared.gids };
-  } else {
-    const imageGids = imageGidsOf(uid);
-    outcome = strictByImage(before, gid, imageGids, keep);
-    const why = declared.known
-      ? `${declared.source} declares gids config.json does not hold (${formatGidList(missing)})`
-      : declared.why;
-    rule = { rule: 'image', ruleReason: why, imageGids: [...imageGids].sort((a, b) => a - b) };
+  if (choice.policy === 'Audit') {
+    // Nothing changes and exec gets no record; what Strict would do is worked
+    // out in full and recorded. Where Strict would fail closed, Audit says so
+    // and runs the container.
+    let strict: RuleOutcome;
+    try {
+      strict = strictOutcome(before, gid, uid, keep, declared, imageGidsOf);
+    } catch (error) {
+      if (!(error instanceof ShimError)) throw error;
+      return finish({
+        ...base,
+        rule: 'image',
+        ruleReason: declared.known ? declared.source : declared.why,
+        additionalGids: { before, after: before },
+        removed: [],
+        wouldRemove: [],
+        wouldRefuse: error.message,
+        gids: mergeVerdicts(before).verdicts,
+        record: undefined,
+      });
+    }
+    const { outcome, ...rule } = strict;
+    return finish({
+      ...base,
+      ...rule,
+      additionalGids: { before, after: before },
+      removed: [],
+      wouldRemove: outcome.removed,
+      gids: outcome.verdicts.map((verdict) => ('removed' in verdict ? { gid: verdict.gid, wouldRemove: verdict.removed } : verdict)),
+      record: undefined,
+    });
   }
+
+  const { outcome, ...rule } = strictOutcome(before, gid, uid, keep, declared, imageGidsOf);
   // A second create over an already rewritten config (runc run twice in one
   // bundle) removes nothing more; the first removal must stay on record for
   // exec. A record the pod set can only widen what exec strips.
   const previous = existingRecord === undefined ? [] : (parseGidList(existingRecord) ?? []);
-  const record = formatGidList(new Set([...previous, ...outcome.removed]));
-  return {
+  return finish({
     ...base,
     ...rule,
     additionalGids: { before, after: outcome.additionalGids },
     removed: outcome.removed,
     gids: outcome.verdicts,
-    record,
-    changed: outcome.removed.length > 0 || existingRecord !== record,
-  };
+    record: formatGidList(new Set([...previous, ...outcome.removed])),
+  });
 }
 
 /** The image-derived gids for a process uid, read from the bundle's rootfs. */
@@ -159,7 +230,7 @@ export async function prepareCreate(
   const loaded = loadBundleConfig(bundle);
   const config = loaded.document;
   const annotations = annotationsOf(config);
-  // Only a Strict create asks; Merge needs no one's word.
+  // Only Strict and Audit ask; Merge needs no one's word.
   const declared: DeclaredGids = wantsDeclaredGids(config, settings)
     ? await declaredGids(annotations, request.id, request.env, { socket: request.criSocket })
     : { known: false, why: 'Merge keeps every gid' };
@@ -168,7 +239,7 @@ export async function prepareCreate(
   const decision = decideCreate(config, settings, declared, imageGidsReader(rootfsPath(physicalPath(bundle), config)));
   if (decision.changed && request.dryRun !== true) {
     const process = withAdditionalGids(config.process, decision.additionalGids.after);
-    saveDocument(loaded, withRemovalRecord({ ...config, process }, decision.record));
+    saveDocument(loaded, withRecords({ ...config, process }, { removedGids: decision.record, decision: decision.decisionRecord }));
   }
   return { decision, config };
 }

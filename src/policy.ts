@@ -1,7 +1,13 @@
 import { KEEP_GIDS_ANNOTATION, POLICY_ANNOTATION, REMOVED_GIDS_ANNOTATION, type Annotations } from './annotations';
 import { ShimError, quoted } from './errors';
 
-export type Policy = 'Strict' | 'Merge';
+/**
+ * Strict removes what native Strict would; Merge keeps everything; Audit
+ * keeps everything too, while working out and recording what Strict would
+ * remove, so that a node can be checked before it enforces.
+ */
+export type Policy = 'Strict' | 'Merge' | 'Audit';
+export const POLICIES: readonly Policy[] = ['Strict', 'Merge', 'Audit'];
 
 export interface PolicySettings {
   defaultPolicy: Policy;
@@ -30,13 +36,14 @@ export function choosePolicy(annotations: Annotations, settings: PolicySettings,
   const requested = annotations[POLICY_ANNOTATION];
   if (requested === undefined) return { policy: settings.defaultPolicy, source: 'node-default' };
   if (!settings.allowPolicyOverride) return { policy: settings.defaultPolicy, source: 'node-enforced' };
-  if (requested !== 'Strict' && requested !== 'Merge') {
+  const policy = POLICIES.find((candidate) => candidate === requested);
+  if (policy === undefined) {
     if (options.sandbox === true) return { policy: settings.defaultPolicy, source: 'invalid-annotation-on-sandbox' };
     throw new ShimError(
-      `invalid pod annotation ${POLICY_ANNOTATION}=${quoted(requested)}: want "Strict" or "Merge"`,
+      `invalid pod annotation ${POLICY_ANNOTATION}=${quoted(requested)}: want "Strict", "Merge" or "Audit"`,
     );
   }
-  return { policy: requested, source: 'annotation' };
+  return { policy, source: 'annotation' };
 }
 
 const MAX_GID = 0xffffffff;
@@ -104,11 +111,14 @@ export function recordedRemoval(annotations: Annotations): number[] | undefined 
  *  - kept as a keep-gid the node honours;
  *  - kept as not from the image (the image rule removes only what the image grants);
  *  - kept under Merge, which keeps everything;
- *  - removed as not declared (the CRI runtime's answer), or as from the image.
+ *  - removed as not declared (the CRI runtime's answer), or as from the image;
+ *  - under Audit, kept but one Strict would remove, and why.
  */
+export type RemovalReason = 'not-declared' | 'from-image';
 export type GidVerdict =
   | { gid: number; kept: 'primary' | 'declared' | 'keep-gids' | 'not-from-image' | 'merge' }
-  | { gid: number; removed: 'not-declared' | 'from-image' };
+  | { gid: number; removed: RemovalReason }
+  | { gid: number; wouldRemove: RemovalReason };
 
 export interface StrictOutcome {
   /** The new additionalGids: the old ones, in order, less `removed`. */

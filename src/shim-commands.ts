@@ -62,7 +62,7 @@ export async function runShimCommand(
       const fromEnv = containerdSocket(env);
       const criSocket = parsed.values.get('cri-socket') ?? ('path' in fromEnv ? fromEnv.path : CONTAINERD_DEFAULT_SOCKET);
       const { decision } = await prepareCreate({ bundle, id, env, dryRun: true, criSocket }, settings);
-      const { changed: _changed, ...shown } = decision;
+      const { changed: _changed, decisionRecord: _record, ...shown } = decision;
       writeStdout(JSON.stringify({ bundle, id, config: path, ...shown }, null, 2) + '\n');
       return;
     }

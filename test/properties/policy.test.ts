@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import t from 'tap';
-import { KEEP_GIDS_ANNOTATION, POLICY_ANNOTATION, REMOVED_GIDS_ANNOTATION } from '../../src/annotations';
+import { DECISION_ANNOTATION, KEEP_GIDS_ANNOTATION, POLICY_ANNOTATION, REMOVED_GIDS_ANNOTATION } from '../../src/annotations';
 import type { BundleConfig } from '../../src/bundle';
 import { decideCreate } from '../../src/create';
 import type { DeclaredGids } from '../../src/declared-gids';
@@ -146,7 +146,12 @@ t.test('decideCreate under Merge: additionalGids exactly as they were, image nev
       assert.deepEqual(decision.additionalGids.after, before ?? [], 'additionalGids unchanged');
       assert.deepEqual(decision.removed, []);
       assert.equal(decision.record, undefined, 'no removal record: exec must strip nothing');
-      assert.equal(decision.changed, config.annotations?.[REMOVED_GIDS_ANNOTATION] !== undefined, 'rewritten only to drop a pod-set record');
+      assert.deepEqual(JSON.parse(decision.decisionRecord), { policy: 'Merge', policySource: decision.policySource, rule: 'none', ruleReason: 'Merge keeps every gid' });
+      assert.equal(
+        decision.changed,
+        config.annotations?.[REMOVED_GIDS_ANNOTATION] !== undefined || config.annotations?.[DECISION_ANNOTATION] !== decision.decisionRecord,
+        'rewritten only to drop a pod-set record or to record itself',
+      );
       assert.deepEqual(config.process.user.additionalGids, before, 'the config is not mutated');
     }),
     RUNS,
@@ -225,4 +230,23 @@ t.test('decideCreate under Strict with the CRI runtime\'s word: what native Stri
     RUNS,
   );
   t.pass('the declared rule equals native Strict');
+});
+
+t.test('decideCreate under Audit: the gids of Merge, the removal of Strict on record', async (t) => {
+  assertProperty(
+    fc.property(strictCase, gidSet, declaredArbitrary, ([config, settings], imageGids, declared) => {
+      const before = structuredClone(config.process.user.additionalGids ?? []);
+      const strict = decideCreate(config, settings, declared, () => imageGids);
+      const audit = decideCreate(config, { ...settings, defaultPolicy: 'Audit', allowPolicyOverride: false }, declared, () => imageGids);
+      assert.equal(audit.policy, 'Audit');
+      assert.deepEqual(audit.additionalGids.after, before, 'nothing removed');
+      assert.deepEqual(audit.removed, []);
+      assert.equal(audit.record, undefined, 'no removal record: exec strips nothing');
+      assert.deepEqual(audit.wouldRemove, strict.removed, 'exactly what Strict removes');
+      assert.equal(audit.rule, strict.rule, 'by the same rule');
+      assert.deepEqual(JSON.parse(audit.decisionRecord).wouldRemove, strict.removed, 'on record in config.json');
+    }),
+    RUNS,
+  );
+  t.pass('Audit records Strict and applies Merge');
 });

@@ -1,19 +1,20 @@
 /**
  * Properties of the config.json and exec process rewrite (src/json-document.ts
  * parseDocument/serializeDocument, src/bundle.ts withAdditionalGids and
- * withRemovalRecord) on arbitrary OCI-like documents: unknown keys at every
+ * withRecords) on arbitrary OCI-like documents: unknown keys at every
  * level (the shim's own key names among them, in places it does not own),
  * nested arrays and objects, numbers in every JSON spelling (int64 and uint64
  * extremes, 1.50, -0, 1e400), strings with lone surrogates. Everything but
  * process.user.additionalGids and the removed-gids annotation must come back
- * as it was; numbers are compared by their source text.
+ * as it was (and the decision record, which is always written); numbers are
+ * compared by their source text.
  * test/unit/bundle.test.ts holds the worked cases.
  */
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import t from 'tap';
-import { REMOVED_GIDS_ANNOTATION } from '../../src/annotations';
-import { withAdditionalGids, withRemovalRecord, type BundleConfig, type ExecProcess } from '../../src/bundle';
+import { DECISION_ANNOTATION, REMOVED_GIDS_ANNOTATION } from '../../src/annotations';
+import { withAdditionalGids, withRecords, type BundleConfig, type ExecProcess } from '../../src/bundle';
 import { parseDocument, serializeDocument } from '../../src/json-document';
 import { formatGidList } from '../../src/policy';
 import { assertProperty, gid, gidList, text } from '../helpers/properties';
@@ -145,10 +146,12 @@ function userObject(key: fc.Arbitrary<string>): fc.Arbitrary<JsonObject> {
 function configDocument(indexKeys: boolean): fc.Arbitrary<JsonObject> {
   const key = keyArbitrary(indexKeys);
   const annotations = fc
-    .tuple(entries(key, text({ loneSurrogates: true })), fc.option(gidList.map(formatGidList), { nil: undefined }))
-    .map(([list, record]) => {
-      const others = list.filter(([k]) => k !== REMOVED_GIDS_ANNOTATION);
-      return { entries: record === undefined ? others : [...others, [REMOVED_GIDS_ANNOTATION, record]] } as JsonObject;
+    .tuple(entries(key, text({ loneSurrogates: true })), fc.option(gidList.map(formatGidList), { nil: undefined }), fc.option(text(), { nil: undefined }))
+    .map(([list, record, decision]) => {
+      const others: [string, Json][] = list.filter(([k]) => k !== REMOVED_GIDS_ANNOTATION && k !== DECISION_ANNOTATION);
+      if (record !== undefined) others.push([REMOVED_GIDS_ANNOTATION, record]);
+      if (decision !== undefined) others.push([DECISION_ANNOTATION, decision]);
+      return { entries: others } as JsonObject;
     })
     .chain((object) => fc.shuffledSubarray(object.entries, { minLength: object.entries.length }).map((list) => ({ entries: list })));
   return fc
@@ -182,20 +185,24 @@ function entryOf(object: JsonObject, key: string): Json | undefined {
   return object.entries.find(([k]) => k === key)?.[1];
 }
 
-/** The document with the two owned fields edited, and nothing else. */
+/** The decision record a create writes: any text, as far as the rewrite is concerned. */
+const DECISION = '{"policy":"Strict","policySource":"annotation","rule":"declared","ruleReason":"a \\"CRI\\"\u2028","removed":[50000]}';
+
+/** The document with the owned fields edited (additionalGids, the two records), and nothing else. */
 function expectedConfig(document: JsonObject, gids: number[], record: string | undefined): JsonObject {
   const process = entryOf(document, 'process') as JsonObject;
   const user = entryOf(process, 'user') as JsonObject;
   const editedProcess = withEntry(process, 'user', withEntry(user, 'additionalGids', gids.map(gidValue)));
   const annotations = (entryOf(document, 'annotations') as JsonObject | undefined) ?? { entries: [] };
-  return withEntry(withEntry(document, 'process', editedProcess), 'annotations', withEntry(annotations, REMOVED_GIDS_ANNOTATION, record));
+  const records = withEntry(withEntry(annotations, REMOVED_GIDS_ANNOTATION, record), DECISION_ANNOTATION, DECISION);
+  return withEntry(withEntry(document, 'process', editedProcess), 'annotations', records);
 }
 
 /** The rewrite create does, through the real functions. */
 function rewriteConfig(input: string, gids: number[], record: string | undefined): string {
   const config = parseDocument(input, 'config.json') as BundleConfig;
   const process = withAdditionalGids(config.process, gids);
-  return serializeDocument(withRemovalRecord({ ...config, process }, record));
+  return serializeDocument(withRecords({ ...config, process }, { removedGids: record, decision: DECISION }));
 }
 
 /**
@@ -211,7 +218,7 @@ function recordFor(document: JsonObject): fc.Arbitrary<string | undefined> {
 const configCase = (indexKeys: boolean): fc.Arbitrary<[JsonObject, number[], string | undefined, boolean]> =>
   configDocument(indexKeys).chain((document) => fc.tuple(fc.constant(document), gidList, recordFor(document), fc.boolean()));
 
-t.test('config.json: every path but the two owned ones comes back, numbers by their text', async (t) => {
+t.test('config.json: every path but the owned ones comes back, numbers by their text', async (t) => {
   assertProperty(
     fc.property(configCase(true), ([document, gids, record, indented]) => {
       const output = rewriteConfig(serialize(document, indented ? '  ' : ''), gids, record);
@@ -222,7 +229,7 @@ t.test('config.json: every path but the two owned ones comes back, numbers by th
   t.pass('only additionalGids and the record differ');
 });
 
-t.test('config.json without index-like keys: byte for byte the compact input, but the two owned fields', async (t) => {
+t.test('config.json without index-like keys: byte for byte the compact input, but the owned fields', async (t) => {
   // Index-like keys ("0", "42") move to the front of their object, as in
   // any JS object; Go's decoder does not care about key order.
   assertProperty(

@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, linkSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REMOVED_GIDS_ANNOTATION } from '../../src/annotations';
+import { DECISION_ANNOTATION, REMOVED_GIDS_ANNOTATION } from '../../src/annotations';
 import {
   bundleConfigPath,
   loadBundleConfig,
@@ -18,7 +18,7 @@ import {
   rootfsPath,
   saveDocument,
   withAdditionalGids,
-  withRemovalRecord,
+  withRecords,
   type BundleConfig,
   type ExecProcess,
 } from '../../src/bundle';
@@ -119,33 +119,35 @@ function bundleConfig(annotations?: Record<string, string>): BundleConfig {
   return config;
 }
 
-t.test('withRemovalRecord sets or drops the record and keeps the rest', (t) => {
+t.test('withRecords sets or drops the removal record, sets the decision, and keeps the rest', (t) => {
   const config = bundleConfig({ 'io.kubernetes.cri.container-type': 'container', [REMOVED_GIDS_ANNOTATION]: '5', 'z.last': 'z' });
   const snapshot = JSON.stringify(config);
 
-  const set = withRemovalRecord(config, '50000,50001');
+  const set = withRecords(config, { removedGids: '50000,50001', decision: '{"policy":"Strict"}' });
   t.equal(JSON.stringify(config), snapshot, 'input not mutated');
   t.strictSame(Object.keys(set), ['ociVersion', 'process', 'root', 'hostname', 'annotations', 'linux']);
   t.strictSame(Object.entries(set.annotations!), [
     ['io.kubernetes.cri.container-type', 'container'],
     [REMOVED_GIDS_ANNOTATION, '50000,50001'],
     ['z.last', 'z'],
+    [DECISION_ANNOTATION, '{"policy":"Strict"}'],
   ]);
   t.equal(set.process, config.process);
 
-  const dropped = withRemovalRecord(config, undefined);
+  const dropped = withRecords(config, { removedGids: undefined, decision: 'd' });
   t.strictSame(Object.entries(dropped.annotations!), [
     ['io.kubernetes.cri.container-type', 'container'],
     ['z.last', 'z'],
+    [DECISION_ANNOTATION, 'd'],
   ]);
 
-  const empty = withRemovalRecord(config, '');
+  const empty = withRecords(config, { removedGids: '', decision: 'd' });
   t.equal(empty.annotations![REMOVED_GIDS_ANNOTATION], '', 'an empty record (Strict, nothing removed) is kept');
 
-  // No annotations before: they are added, the record last among them.
-  const fresh = withRemovalRecord(bundleConfig(), '7');
+  // No annotations before: they are added, the records last among them.
+  const fresh = withRecords(bundleConfig(), { removedGids: '7', decision: 'd' });
   t.strictSame(Object.keys(fresh), ['ociVersion', 'process', 'root', 'hostname', 'linux', 'annotations']);
-  t.strictSame(fresh.annotations, { [REMOVED_GIDS_ANNOTATION]: '7' });
+  t.strictSame(fresh.annotations, { [REMOVED_GIDS_ANNOTATION]: '7', [DECISION_ANNOTATION]: 'd' });
   t.end();
 });
 
@@ -162,12 +164,12 @@ t.test('load, edit and save a config.json: only the edit changes', needsSourceTe
   t.strictSame(loaded.document.process.user.additionalGids, [1000, 50000, 60000]);
 
   const process = withAdditionalGids(loaded.document.process, [1000, 60000]);
-  saveDocument(loaded, withRemovalRecord({ ...loaded.document, process }, '50000'));
+  saveDocument(loaded, withRecords({ ...loaded.document, process }, { removedGids: '50000', decision: 'd' }));
   t.equal(
     readFileSync(join(bundle, 'config.json'), 'utf8'),
     CONFIG_TEXT.replace('[1000,50000,60000]', '[1000,60000]').replace(
       '"container"}',
-      `"container","${REMOVED_GIDS_ANNOTATION}":"50000"}`,
+      `"container","${REMOVED_GIDS_ANNOTATION}":"50000","${DECISION_ANNOTATION}":"d"}`,
     ),
   );
   t.strictSame(readdirSync(bundle), ['config.json'], 'no temporary file left');
@@ -190,7 +192,7 @@ t.test('saveDocument keeps mode and owner', (t) => {
     chmodSync(path, mode);
     const loaded = loadBundleConfig(bundle);
     t.equal(loaded.file.mode, mode, `${mode.toString(8)} read`);
-    saveDocument(loaded, withRemovalRecord(loaded.document, '1'));
+    saveDocument(loaded, withRecords(loaded.document, { removedGids: '1', decision: 'd' }));
     const st = statSync(path);
     t.equal(st.mode & 0o7777, mode, `mode ${mode.toString(8)} kept`);
     t.equal(st.uid, uid, `uid ${uid} kept`);
@@ -348,7 +350,7 @@ t.test('a hard link to config.json is not written through', (t) => {
   const bundle = join(dir, 'bundle');
   linkSync(join(bundle, 'config.json'), join(dir, 'other-name.json'));
   const loaded = loadBundleConfig(bundle);
-  saveDocument(loaded, withRemovalRecord(loaded.document, '1'));
+  saveDocument(loaded, withRecords(loaded.document, { removedGids: '1', decision: 'd' }));
   t.equal(readFileSync(join(dir, 'other-name.json'), 'utf8'), CONFIG_TEXT);
   t.not(readFileSync(join(bundle, 'config.json'), 'utf8'), CONFIG_TEXT);
   t.end();

@@ -3,7 +3,7 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, readdirSync
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KEEP_GIDS_ANNOTATION, POLICY_ANNOTATION, REMOVED_GIDS_ANNOTATION } from '../../src/annotations';
+import { DECISION_ANNOTATION, KEEP_GIDS_ANNOTATION, POLICY_ANNOTATION, REMOVED_GIDS_ANNOTATION } from '../../src/annotations';
 import type { BundleConfig } from '../../src/bundle';
 import { decideCreate, prepareCreate } from '../../src/create';
 import type { DeclaredGids } from '../../src/declared-gids';
@@ -61,6 +61,7 @@ t.test('decideCreate', async (t) => {
         { gid: 60000, kept: 'not-from-image' },
       ],
       record: '50000',
+      decisionRecord: JSON.stringify({ policy: 'Strict', policySource: 'node-default', rule: 'image', ruleReason: PLAIN.why, removed: [50000] }),
       changed: true,
     });
   });
@@ -119,6 +120,7 @@ t.test('decideCreate', async (t) => {
         { gid: 60000, kept: 'declared' },
       ],
       record: '',
+      decisionRecord: '{"policy":"Strict","policySource":"node-default","rule":"declared","ruleReason":"the test CRI","removed":[]}',
       changed: true,
     });
   });
@@ -161,7 +163,7 @@ t.test('decideCreate', async (t) => {
     t.same(image.calls, [1000]);
   });
 
-  t.test('Merge changes nothing and never reads the image', async (t) => {
+  t.test('Merge changes no gid, never reads the image, and records itself', async (t) => {
     const image = fakeImage([50000]);
     const decision = decideCreate(config(), MERGE, PLAIN, image.of);
     t.same(image.calls, [], 'imageGidsOf not called');
@@ -180,7 +182,8 @@ t.test('decideCreate', async (t) => {
         { gid: 60000, kept: 'merge' },
       ],
       record: undefined,
-      changed: false,
+      decisionRecord: '{"policy":"Merge","policySource":"node-default","rule":"none","ruleReason":"Merge keeps every gid"}',
+      changed: true,
     });
   });
 
@@ -189,7 +192,7 @@ t.test('decideCreate', async (t) => {
     const decision = decideCreate(config(undefined, { [POLICY_ANNOTATION]: 'Merge' }), STRICT, PLAIN, image.of);
     t.equal(decision.policy, 'Merge');
     t.equal(decision.policySource, 'annotation');
-    t.equal(decision.changed, false);
+    t.same(decision.additionalGids.after, decision.additionalGids.before);
     t.same(image.calls, []);
   });
 
@@ -247,7 +250,7 @@ t.test('decideCreate', async (t) => {
   t.test('a second decision over a rewritten config keeps the record, changes nothing', async (t) => {
     // runc create run twice in one bundle: the first removal must stay on record for exec.
     const first = decideCreate(config(), STRICT, PLAIN, fakeImage([50000]).of);
-    const rewritten = config(first.additionalGids.after, { [REMOVED_GIDS_ANNOTATION]: first.record ?? 'missing' });
+    const rewritten = config(first.additionalGids.after, { [REMOVED_GIDS_ANNOTATION]: first.record ?? 'missing', [DECISION_ANNOTATION]: first.decisionRecord });
     const second = decideCreate(rewritten, STRICT, PLAIN, fakeImage([50000]).of);
     t.same(second.additionalGids, { before: [1000, 60000], after: [1000, 60000] });
     t.same(second.removed, []);
@@ -295,14 +298,24 @@ const CONFIG_TEXT = `{
 }
 `;
 
-/** The same document after Strict, as the shim writes it: compact, only the gids and the record changed. */
+/** What the shim records of that create: containerd's annotations, but no socket in the environment. */
+const DECISION_TEXT = JSON.stringify({
+  policy: 'Strict',
+  policySource: 'node-default',
+  rule: 'image',
+  ruleReason: "containerd named no gRPC socket in the runtime's environment (GRPC_ADDRESS unset, TTRPC_ADDRESS null)",
+  removed: [50000],
+});
+
+/** The same document after Strict, as the shim writes it: compact, only the gids and the records changed. */
 const REWRITTEN_TEXT =
   '{"ociVersion":"1.0.2-dev",' +
   '"process":{"terminal":false,"user":{"uid":1000,"gid":1000,"umask":18,"additionalGids":[1000,60000]},' +
   '"args":["sh","-c","id"],"x-unknown":{"nested":[1,2.50,"s",null,true],"neg":-0}},' +
   '"root":{"path":"rootfs","readonly":true},' +
   '"linux":{"resources":{"memory":{"limit":9223372036854775807,"swap":-1},"cpu":{"shares":1E3}}},' +
-  '"annotations":{"io.kubernetes.cri.container-type":"container","io.kubernetes.cri.sandbox-name":"pod","strict-groups.io/removed-gids":"50000"},' +
+  '"annotations":{"io.kubernetes.cri.container-type":"container","io.kubernetes.cri.sandbox-name":"pod","strict-groups.io/removed-gids":"50000",' +
+  `"strict-groups.io/decision":${JSON.stringify(DECISION_TEXT)}},` +
   '"futureField":{}}';
 
 function makeBundle(t: Test, configText: string = CONFIG_TEXT, etc: Record<string, string> = { passwd: PASSWD, group: GROUP }): string {
@@ -330,7 +343,7 @@ t.test('prepareCreate', async (t) => {
     // source text needs JSON.rawJSON (Node >= 21; the shipped binary is Node 24).
     const skip = typeof (JSON as { rawJSON?: unknown }).rawJSON === 'function' ? false : `JSON.rawJSON is missing in Node ${process.version}`;
     t.match(text, '"limit":9223372036854775807', 'the int64 survives', { skip });
-    t.equal(text, REWRITTEN_TEXT, 'only the gids and the record changed', { skip });
+    t.equal(text, REWRITTEN_TEXT, 'only the gids and the records changed', { skip });
     t.match(text, '"additionalGids":[1000,60000]');
     t.match(text, '"strict-groups.io/removed-gids":"50000"');
     t.equal(statSync(join(bundle, 'config.json')).mode & 0o7777, 0o640, 'mode kept');
@@ -356,11 +369,34 @@ t.test('prepareCreate', async (t) => {
     t.same(readdirSync(bundle).sort(), ['config.json', 'rootfs']);
   });
 
-  t.test('Merge leaves the file byte-identical', async (t) => {
+  t.test('Merge leaves the gids alone and adds only its record', async (t) => {
     const bundle = makeBundle(t);
     const { decision } = await create(bundle, MERGE);
-    t.equal(decision.changed, false);
-    t.equal(configOf(bundle), CONFIG_TEXT);
+    t.equal(decision.changed, true);
+    const merge = '{"policy":"Merge","policySource":"node-default","rule":"none","ruleReason":"Merge keeps every gid"}';
+    t.match(configOf(bundle), '"additionalGids":[1000,50000,60000]', 'the gids as they were');
+    t.match(configOf(bundle), `"strict-groups.io/decision":${JSON.stringify(merge)}`, 'the decision on record');
+    t.notMatch(configOf(bundle), 'removed-gids', 'no removal record: exec strips nothing');
+    const again = await create(bundle, MERGE);
+    t.equal(again.decision.changed, false, 'a second create finds its record and writes nothing');
+  });
+
+  t.test('Audit leaves the gids alone, gives exec no record, and records what Strict would remove', async (t) => {
+    const bundle = makeBundle(t);
+    const { decision } = await create(bundle, { ...STRICT, defaultPolicy: 'Audit' });
+    t.same([decision.policy, decision.rule, decision.removed, decision.wouldRemove, decision.imageGids], ['Audit', 'image', [], [50000], [50000]]);
+    const text = configOf(bundle);
+    t.match(text, '"additionalGids":[1000,50000,60000]');
+    t.notMatch(text, 'removed-gids');
+    t.match(JSON.parse(JSON.parse(text).annotations['strict-groups.io/decision']), { policy: 'Audit', rule: 'image', wouldRemove: [50000] });
+  });
+
+  t.test('Audit where Strict would fail closed: says so, and the container runs', async (t) => {
+    const bundle = makeBundle(t, CONFIG_TEXT, { passwd: PASSWD });
+    execFileSync('mkfifo', [join(bundle, 'rootfs', 'etc', 'group')]);
+    const { decision } = await create(bundle, { ...STRICT, defaultPolicy: 'Audit' });
+    t.match(decision, { policy: 'Audit', wouldRemove: [], wouldRefuse: /cannot read \/etc\/group .*not a regular file/ });
+    t.same(decision.additionalGids.after, [1000, 50000, 60000]);
   });
 
   t.test('owner and mode are kept', async (t) => {
@@ -381,8 +417,9 @@ t.test('prepareCreate', async (t) => {
     const bundle = makeBundle(t, text);
     const { decision } = await create(bundle, MERGE);
     t.equal(decision.changed, true);
+    const merge = '{"policy":"Merge","policySource":"node-default","rule":"none","ruleReason":"Merge keeps every gid"}';
     t.equal(configOf(bundle), '{"process":{"user":{"uid":1000,"gid":1000,"additionalGids":[1000,50000,60000]}},"root":{"path":"rootfs"},' +
-      '"annotations":{"a":"1","z":"2"},"x":[1.5]}');
+      `"annotations":{"a":"1","z":"2","strict-groups.io/decision":${JSON.stringify(merge)}},"x":[1.5]}`);
     t.same(readdirSync(bundle).sort(), ['config.json', 'rootfs']);
   });
 

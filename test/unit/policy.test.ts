@@ -31,7 +31,7 @@ t.test('choosePolicy', async (t) => {
     for (const value of ['strict', 'merge', ' Strict', 'Strict ', 'STRICT', '', 'Strict,Merge', 'true']) {
       t.throws(() => choosePolicy(policy(value), STRICT_OPEN), {
         name: 'ShimError',
-        message: `invalid pod annotation ${POLICY_ANNOTATION}=${JSON.stringify(value)}: want "Strict" or "Merge"`,
+        message: `invalid pod annotation ${POLICY_ANNOTATION}=${JSON.stringify(value)}: want "Strict", "Merge" or "Audit"`,
       }, JSON.stringify(value));
     }
     t.throws(() => choosePolicy(policy('strict'), MERGE_OPEN), { name: 'ShimError', message: /strict-groups\.io\/supplemental-groups-policy/ });
