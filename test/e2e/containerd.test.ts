@@ -59,6 +59,7 @@ for (const line of LINES) {
     t.comment(`${version.runtime_name} ${version.runtime_version} (${node.build.source}), CRI ${version.runtime_api_version}`);
 
     t.test('install.sh put the handler into the CRI runtime section of this config version', async (t) => {
+      for (const note of node.installReport.split('\n').filter((text) => /^\s+note\s/.test(text))) t.comment(`install.sh: ${note.replace(/^\s*note\s+/, '')}`);
       const config = parseToml(node.configText());
       t.equal(at(config, 'version'), BigInt(node.build.configVersion), `config version ${node.build.configVersion}`);
       const runtimes = RUNTIMES_TABLE[node.build.configVersion];

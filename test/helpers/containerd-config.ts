@@ -86,7 +86,7 @@ function edits(build: ContainerdBuild, paths: NodeConfigPaths): Edit[] {
 
 /** The build's default configuration with this node's changes, as text an operator would have. */
 export function nodeConfig(build: ContainerdBuild, paths: NodeConfigPaths): string {
-  const defaults = execFileSync(join(build.binDir, 'containerd'), ['config', 'default'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const defaults = execFileSync(join(build.binDir, 'containerd'), ['config', 'default'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
   const changes = edits(build, paths);
   const text = `# containerd ${build.version} (${build.source}): "containerd config default", edited for a test node\n${editInPlace(defaults, changes)}`;
   // The text edit must mean exactly the intended data change.

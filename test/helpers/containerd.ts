@@ -54,6 +54,9 @@ const IMAGE_READY_MS = 30_000;
 const CONTAINER_OUTPUT_MS = 20_000;
 const CONTAINERD_EXIT_MS = 10_000;
 const EXEC_TIMEOUT_S = 10;
+/** install.sh may build the binary first when the sources are newer than it. */
+const INSTALL_MS = 180_000;
+const COMMAND_MS = 60_000;
 
 /** A pod of one container, as the kubelet would send it for a hostNetwork pod. */
 export interface PodSpec {
@@ -249,7 +252,7 @@ export class ContainerdNode {
   /** The project's installer, as an operator runs it on a node (minus the restart, which is ours). */
   private install(): void {
     try {
-      this.installReport = execFileSync(INSTALL, ['--host-root', this.tree, '--cri', 'containerd', '--no-restart'], { cwd: ROOT, encoding: 'utf8', stdio: 'pipe' });
+      this.installReport = execFileSync(INSTALL, ['--host-root', this.tree, '--cri', 'containerd', '--no-restart'], { cwd: ROOT, encoding: 'utf8', stdio: 'pipe', timeout: INSTALL_MS });
     } catch (error) {
       const { status, stdout, stderr } = error as { status: number | null; stdout: string; stderr: string };
       throw new Error(`${INSTALL} exited ${status} on ${this.label}'s configuration (${this.config}):\n${stdout}${stderr}`);
@@ -319,7 +322,7 @@ export class ContainerdNode {
     // unpacks only for the snapshotters of its own unpack_config (none but
     // the default); --local imports in ctr itself, as 1.x always does.
     const local = this.build.configVersion === 3 ? ['--local'] : [];
-    execFileSync(ctr, ['--address', this.socket, '--namespace', CRI_NAMESPACE, 'images', 'import', ...local, '--snapshotter', 'native', archive], { stdio: 'pipe' });
+    execFileSync(ctr, ['--address', this.socket, '--namespace', CRI_NAMESPACE, 'images', 'import', ...local, '--snapshotter', 'native', archive], { stdio: 'pipe', timeout: COMMAND_MS });
     const image = await waitFor(`the CRI to know image ${name}`, IMAGE_READY_MS, () => this.cri.imageStatus(name));
     this.imageIds.set(name, image.id);
   }
@@ -482,9 +485,9 @@ export class ContainerdNode {
   private deleteLeftoverContainers(problems: string[]): void {
     const root = join(this.shadows['/run/containerd'], 'runc', CRI_NAMESPACE);
     if (!existsSync(root)) return;
-    const ids = execFileSync('runc', ['--root', root, 'list', '--quiet'], { encoding: 'utf8' }).split('\n').filter(Boolean);
+    const ids = execFileSync('runc', ['--root', root, 'list', '--quiet'], { encoding: 'utf8', timeout: COMMAND_MS }).split('\n').filter(Boolean);
     for (const id of ids) {
-      execFileSync('runc', ['--root', root, 'delete', '--force', id], { stdio: 'ignore' });
+      execFileSync('runc', ['--root', root, 'delete', '--force', id], { stdio: 'ignore', timeout: COMMAND_MS });
       problems.push(`container ${id} was left running; deleted with runc`);
     }
   }
