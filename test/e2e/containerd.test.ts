@@ -41,8 +41,8 @@ function auditSummary(entry: Record<string, unknown> | undefined): unknown[] {
 const INVALID_MESSAGE = `OCI runtime create failed: strict-groups: invalid pod annotation ${POLICY}="strict": want "Strict" or "Merge"`;
 /**
  * The whole message of the failed CRI call, as the kubelet shows it: the
- * shim's --log line wrapped by containerd, which on 1.x appends the gRPC
- * code's name the shim's ttrpc error mapped to.
+ * shim's --log line wrapped by containerd; 1.6 and 1.7 end it with
+ * ": unknown" (the error's gRPC code), 2.1 does not.
  */
 const INVALID_DETAILS: Record<ContainerdLine, string> = {
   '1.6': `failed to create containerd task: failed to create shim task: ${INVALID_MESSAGE}: unknown`,

@@ -307,7 +307,7 @@ export class ContainerdNode {
     throw new Error(`containerd exited (${containerd.exitCode ?? containerd.signalCode}); last lines of ${this.containerdLog}:\n${this.containerdLogTail()}`);
   }
 
-  containerdLogTail(lines = 20): string {
+  private containerdLogTail(lines = 20): string {
     return readFileSync(this.containerdLog, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
   }
 
