@@ -57,10 +57,10 @@ async function timedStart(node: ContainerdNode, spec: PodSpec): Promise<number> 
 }
 
 async function main(): Promise<void> {
-  const missing = prerequisites();
-  if (missing !== undefined) throw new Error(`pod-start bench ${missing}`);
+  const ready = prerequisites('1.6');
+  if (ready.skip !== false) throw new Error(`pod-start bench ${ready.skip}`);
   const pods = podCount();
-  const node = await ContainerdNode.start();
+  const node = await ContainerdNode.start({ build: ready.build });
   try {
     const samples: Record<(typeof HANDLERS)[number], number[]> = { runc: [], [HANDLER]: [] };
     const nodeStarts: number[] = [];

@@ -1,13 +1,29 @@
 /**
- * End to end under containerd 1.6: the node wired by install.sh, pods started
- * through real CRI gRPC calls as the kubelet makes them, the groups read from
- * inside the containers. The seed case of FACTS.md under both policies, the
- * node default, exec, an invalid annotation, and the plain runc handler next
- * to it.
+ * End to end under containerd 1.6 (Debian 12), 1.7 (trixie) and 2.1 (sid):
+ * each node configured from its own `containerd config default` and wired
+ * by install.sh, pods started through real CRI gRPC calls as the kubelet
+ * makes them, the groups read from inside the containers. The seed case of
+ * FACTS.md under both policies, the node default, exec, an invalid
+ * annotation, and the plain runc handler next to it, on every version.
+ *
+ * Audit lines are checked only for who (pod, container, container type),
+ * the policy, where it came from and the resulting additionalGids; the
+ * groups themselves are judged by `id` in the container.
  */
 import t from 'tap';
 import { ContainerdNode, HANDLER, prerequisites, type PodSpec } from '../helpers/containerd';
+import { CriError } from '../helpers/cri';
 import { MERGED_GROUPS, POLICY, STRICT_GROUPS } from '../helpers/oci';
+import { parseToml, at } from '../helpers/install';
+import type { ContainerdLine } from '../helpers/runtimes';
+
+const LINES: readonly ContainerdLine[] = ['1.6', '1.7', '2.1'];
+
+/** Where install.sh must have put the handler: the CRI runtime plugin of the config version. */
+const RUNTIMES_TABLE: Record<2 | 3, string[]> = {
+  2: ['plugins', 'io.containerd.grpc.v1.cri', 'containerd', 'runtimes'],
+  3: ['plugins', 'io.containerd.cri.v1.runtime', 'containerd', 'runtimes'],
+};
 
 /** Prints its identity to the CRI log, then stays up for exec. */
 const ID_THEN_SLEEP = ['sh', '-c', 'id; exec sleep 3600'];
@@ -17,80 +33,108 @@ function seedPod(name: string, runtimeHandler: string, annotations: Record<strin
   return { name, runtimeHandler, annotations, runAsUser: 1000, supplementalGroups: [60000], command: ID_THEN_SLEEP };
 }
 
-const skip = prerequisites();
-t.test('containerd CRI', { skip: skip ?? false }, async (t) => {
-  const node = await ContainerdNode.start();
-  t.teardown(() => node.stop());
-  const version = await node.cri.version();
-  t.comment(`${version.runtime_name} ${version.runtime_version}, CRI ${version.runtime_api_version}`);
+/** The audit fields this suite relies on (the rest of the line's format is not its business). */
+function auditSummary(entry: Record<string, unknown> | undefined): unknown[] {
+  return [entry?.['pod'], entry?.['container'], entry?.['containerType'], entry?.['policy'], entry?.['policySource'], entry?.['additionalGids']];
+}
 
-  t.test('Strict annotation: the image gid is gone', async (t) => {
-    const pod = await node.runPod(seedPod('strict', HANDLER, { [POLICY]: 'Strict' }));
-    t.equal(await node.firstOutputLine(pod), STRICT_GROUPS, 'id in the container');
+const INVALID_MESSAGE = `OCI runtime create failed: strict-groups: invalid pod annotation ${POLICY}="strict": want "Strict" or "Merge"`;
+/**
+ * The whole message of the failed CRI call, as the kubelet shows it: the
+ * shim's --log line wrapped by containerd; 1.6 and 1.7 end it with
+ * ": unknown" (the error's gRPC code), 2.1 does not.
+ */
+const INVALID_DETAILS: Record<ContainerdLine, string> = {
+  '1.6': `failed to create containerd task: failed to create shim task: ${INVALID_MESSAGE}: unknown`,
+  '1.7': `failed to create containerd task: failed to create shim task: ${INVALID_MESSAGE}: unknown`,
+  '2.1': `failed to create containerd task: failed to create shim task: ${INVALID_MESSAGE}`,
+};
 
-    const audit = node.auditEntries('strict');
-    t.same(
-      audit.map((entry) => [entry.containerType, entry.policy, entry.policySource]),
-      [['sandbox', 'Strict', 'annotation'], ['container', 'Strict', 'annotation']],
-      'one audit line for the sandbox, one for the container',
-    );
-    const container = audit.find((entry) => entry.containerType === 'container');
-    t.comment(JSON.stringify(container));
-    t.same(
-      [container?.container, container?.uid, container?.rule, container?.declaredGids, container?.removed, container?.additionalGids],
-      ['main', 1000, 'declared', [60000], [50000], [1000, 60000]],
-      'the container\'s audit line: containerd\'s CRI said what the pod declared',
-    );
-    await node.removePod(pod);
-  });
+for (const line of LINES) {
+  const ready = prerequisites(line);
+  t.test(`containerd ${line} CRI`, { skip: ready.skip }, async (t) => {
+    const node = await ContainerdNode.start({ build: ready.build! });
+    t.teardown(() => node.stop());
+    const version = await node.cri.version();
+    t.comment(`${version.runtime_name} ${version.runtime_version} (${node.build.source}), CRI ${version.runtime_api_version}`);
 
-  t.test('Merge annotation: the image gid stays', async (t) => {
-    const pod = await node.runPod(seedPod('merge', HANDLER, { [POLICY]: 'Merge' }));
-    t.equal(await node.firstOutputLine(pod), MERGED_GROUPS, 'id in the container');
-    const container = node.auditEntries('merge').find((entry) => entry.containerType === 'container');
-    t.same([container?.policy, container?.removed], ['Merge', []], 'audit line');
-    await node.removePod(pod);
-  });
-
-  t.test('no annotation: the node default, Strict', async (t) => {
-    const pod = await node.runPod(seedPod('default', HANDLER));
-    t.equal(await node.firstOutputLine(pod), STRICT_GROUPS, 'id in the container');
-    const container = node.auditEntries('default').find((entry) => entry.containerType === 'container');
-    t.same([container?.policy, container?.policySource], ['Strict', 'node-default'], 'audit line');
-    await node.removePod(pod);
-  });
-
-  t.test('ExecSync into a Strict container: the exec process loses the gid too', async (t) => {
-    const pod = await node.runPod(seedPod('exec', HANDLER, { [POLICY]: 'Strict' }));
-    t.equal(await node.firstOutputLine(pod), STRICT_GROUPS, 'the container');
-    t.equal((await node.exec(pod, ['id'])).trim(), STRICT_GROUPS, 'the exec process');
-    await node.removePod(pod);
-  });
-
-  t.test('invalid annotation: the sandbox runs, the container fails naming the annotation', async (t) => {
-    const sandbox = await node.runSandbox(seedPod('invalid', HANDLER, { [POLICY]: 'strict' }));
-    // containerd 1.6 runs the runtime at StartContainer, not CreateContainer.
-    // The message is the shim's --log line, decoded by containerd: what
-    // the kubelet reports in the pod's events.
-    const started = node.createContainer(sandbox).then((id) => node.cri.startContainer(id));
-    await t.rejects(started, {
-      message: `OCI runtime create failed: strict-groups: invalid pod annotation ${POLICY}="strict": want "Strict" or "Merge"`,
+    t.test('install.sh put the handler into the CRI runtime section of this config version', async (t) => {
+      for (const note of node.installReport.split('\n').filter((text) => /^\s+note\s/.test(text))) t.comment(`install.sh: ${note.replace(/^\s*note\s+/, '')}`);
+      const config = parseToml(node.configText());
+      t.equal(at(config, 'version'), BigInt(node.build.configVersion), `config version ${node.build.configVersion}`);
+      const runtimes = RUNTIMES_TABLE[node.build.configVersion];
+      t.same(at(config, ...runtimes, HANDLER, 'pod_annotations'), ['strict-groups.io/*'], `${runtimes.join('.')}.${HANDLER}.pod_annotations`);
+      t.equal(at(config, ...runtimes, HANDLER, 'options', 'BinaryName'), '/usr/local/bin/strict-groups-runtime', 'BinaryName');
     });
-    t.same(
-      node.auditEntries('invalid').map((entry) => [entry.containerType, entry.policy, entry.policySource]),
-      [['sandbox', 'Strict', 'invalid-annotation-on-sandbox']],
-      'the sandbox ran under the node default; no container was created',
-    );
-    await node.removePod(sandbox);
-  });
 
-  t.test('runc handler: unaffected, with or without the annotation', async (t) => {
-    const plain = await node.runPod(seedPod('runc', 'runc'));
-    t.equal(await node.firstOutputLine(plain), MERGED_GROUPS, 'no annotation');
-    const annotated = await node.runPod(seedPod('runc-strict', 'runc', { [POLICY]: 'Strict' }));
-    t.equal(await node.firstOutputLine(annotated), MERGED_GROUPS, 'annotation Strict means nothing to runc');
-    t.same([...node.auditEntries('runc'), ...node.auditEntries('runc-strict')], [], 'the shim never ran');
-    await node.removePod(plain);
-    await node.removePod(annotated);
+    t.test('Strict annotation: the image gid is gone', async (t) => {
+      const pod = await node.runPod(seedPod('strict', HANDLER, { [POLICY]: 'Strict' }));
+      t.equal(await node.firstOutputLine(pod), STRICT_GROUPS, 'id in the container');
+      t.same(
+        node.auditEntries('strict').map(auditSummary),
+        [
+          ['strict', undefined, 'sandbox', 'Strict', 'annotation', [0]],
+          ['strict', 'main', 'container', 'Strict', 'annotation', [1000, 60000]],
+        ],
+        'one audit line for the sandbox, one for the container',
+      );
+      await node.removePod(pod);
+    });
+
+    t.test('Merge annotation: the image gid stays', async (t) => {
+      const pod = await node.runPod(seedPod('merge', HANDLER, { [POLICY]: 'Merge' }));
+      t.equal(await node.firstOutputLine(pod), MERGED_GROUPS, 'id in the container');
+      const container = node.auditEntries('merge').find((entry) => entry['containerType'] === 'container');
+      t.same(auditSummary(container), ['merge', 'main', 'container', 'Merge', 'annotation', [1000, 50000, 60000]], 'audit line');
+      await node.removePod(pod);
+    });
+
+    t.test('no annotation: the node default, Strict', async (t) => {
+      const pod = await node.runPod(seedPod('default', HANDLER));
+      t.equal(await node.firstOutputLine(pod), STRICT_GROUPS, 'id in the container');
+      const container = node.auditEntries('default').find((entry) => entry['containerType'] === 'container');
+      t.same(auditSummary(container), ['default', 'main', 'container', 'Strict', 'node-default', [1000, 60000]], 'audit line');
+      await node.removePod(pod);
+    });
+
+    t.test('ExecSync into a Strict container: the exec process loses the gid too', async (t) => {
+      const pod = await node.runPod(seedPod('exec', HANDLER, { [POLICY]: 'Strict' }));
+      t.equal(await node.firstOutputLine(pod), STRICT_GROUPS, 'the container');
+      t.equal((await node.exec(pod, ['id'])).trim(), STRICT_GROUPS, 'the exec process');
+      await node.removePod(pod);
+    });
+
+    t.test('invalid annotation: the sandbox runs, the container fails naming the annotation', async (t) => {
+      const sandbox = await node.runSandbox(seedPod('invalid', HANDLER, { [POLICY]: 'strict' }));
+      // The runtime's create runs at StartContainer on 1.6 and at
+      // CreateContainer or StartContainer elsewhere: whichever call fails,
+      // its message is what the kubelet reports in the pod's events, the
+      // shim's --log line as containerd decoded it.
+      const outcome = await node.createContainer(sandbox).then(
+        (id) => node.cri.startContainer(id).then(() => undefined),
+      ).catch((error: unknown) => error);
+      if (!(outcome instanceof CriError)) {
+        t.fail(`the container started, or failed otherwise: ${String(outcome)}`);
+      } else {
+        t.comment(`${outcome.method} failed: ${outcome.details}`);
+        t.equal(outcome.details, INVALID_DETAILS[line], 'the message');
+      }
+      t.same(
+        node.auditEntries('invalid').map((entry) => [entry['containerType'], entry['policy'], entry['policySource']]),
+        [['sandbox', 'Strict', 'invalid-annotation-on-sandbox']],
+        'the sandbox ran under the node default; no container was created',
+      );
+      await node.removePod(sandbox);
+    });
+
+    t.test('runc handler: unaffected, with or without the annotation', async (t) => {
+      const plain = await node.runPod(seedPod('runc', 'runc'));
+      t.equal(await node.firstOutputLine(plain), MERGED_GROUPS, 'no annotation');
+      const annotated = await node.runPod(seedPod('runc-strict', 'runc', { [POLICY]: 'Strict' }));
+      t.equal(await node.firstOutputLine(annotated), MERGED_GROUPS, 'annotation Strict means nothing to runc');
+      t.same([...node.auditEntries('runc'), ...node.auditEntries('runc-strict')], [], 'the shim never ran');
+      await node.removePod(plain);
+      await node.removePod(annotated);
+    });
   });
-});
+}

@@ -1,7 +1,9 @@
 /**
- * A Kubernetes node for the CRI suite, short of the kubelet: a real
- * containerd wired by the project's own install.sh, driven through the CRI
- * gRPC API with the requests the kubelet makes.
+ * A Kubernetes node for the CRI suites, short of the kubelet: a real
+ * containerd (1.6 from Debian 12, 1.7 from trixie or 2.1 from sid, each with
+ * its own containerd-shim-runc-v2 first on PATH) wired by the project's own
+ * install.sh, driven through the CRI gRPC API with the requests the kubelet
+ * makes.
  *
  * The node's files live in a temporary "host root" tree. containerd runs on
  * private paths (root, state, sockets) in a private mount namespace in which
@@ -13,13 +15,15 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { closeSync, constants, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { CriClient, type ContainerConfig, type NamespaceOption, type PodSandboxConfig } from './cri';
+import { nodeConfig } from './containerd-config';
+import { CriClient, type ContainerConfig, type ContainerStatus, type NamespaceOption, type PodSandboxConfig, type SecurityContext, type SupplementalGroupsPolicy } from './cri';
 import { buildImageArchive, type ImageOptions } from './oci-image';
 import { ROOT, SEED_GROUP, SEED_PASSWD, SHIM, missingPrograms, programPath, skipOrFail } from './oci';
+import { containerdBuild, type ContainerdBuild, type ContainerdLine } from './runtimes';
 
 export const HANDLER = 'strict-groups';
 /** containerd's CRI keeps its containers and images in this namespace. */
@@ -30,7 +34,8 @@ const BUSYBOX = '/bin/busybox';
 /** The seed image of FACTS.md: alice (1000) is in group-in-image (50000). */
 export const SEED_IMAGE = 'localhost/strict-groups-e2e/seed:1';
 const PAUSE_IMAGE = 'localhost/strict-groups-e2e/pause:1';
-const IMAGES: ImageOptions[] = [
+/** Every node has these; a suite may add its own. */
+const NODE_IMAGES: ImageOptions[] = [
   { name: SEED_IMAGE, passwd: SEED_PASSWD, group: SEED_GROUP, user: '1000', cmd: ['sleep', '3600'] },
   // The sandbox's pause process, as registry.k8s.io/pause runs it (user
   // 65535); a plain sleep will do, as pod teardown kills it with SIGKILL.
@@ -41,7 +46,7 @@ const IMAGES: ImageOptions[] = [
 const SHADOWED = ['/usr/local/bin', '/etc/strict-groups', '/var/log/strict-groups', '/run/containerd'] as const;
 
 /** What systemd gives a service: containerd, and through it the shims and runtimes, inherit nothing of the test's environment. */
-const SERVICE_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' };
+const SERVICE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 const POLL_MS = 50;
 const CONTAINERD_READY_MS = 30_000;
@@ -49,15 +54,24 @@ const IMAGE_READY_MS = 30_000;
 const CONTAINER_OUTPUT_MS = 20_000;
 const CONTAINERD_EXIT_MS = 10_000;
 const EXEC_TIMEOUT_S = 10;
+/** install.sh may build the binary first when the sources are newer than it. */
+const INSTALL_MS = 180_000;
+const COMMAND_MS = 60_000;
 
 /** A pod of one container, as the kubelet would send it for a hostNetwork pod. */
 export interface PodSpec {
   name: string;
   runtimeHandler: string;
   annotations?: Record<string, string>;
-  runAsUser: number;
+  /** The container's image; the seed image when absent. */
+  image?: string;
+  /** Absent: left out of the CRI requests, as the kubelet does for a pod without runAsUser. */
+  runAsUser?: number;
+  runAsGroup?: number;
+  /** What the kubelet sends: the pod's supplementalGroups, then fsGroup, then volume gids. */
   supplementalGroups: number[];
-  /** The container's command; the image is the seed image. */
+  /** The native policy (CRI 1.31+); absent: not sent, as a kubelet before 1.31 does. */
+  supplementalGroupsPolicy?: SupplementalGroupsPolicy;
   command: string[];
 }
 
@@ -76,18 +90,25 @@ export interface Pod extends Sandbox {
 /** One line of the shim's audit trail (README, "Audit trail"). */
 export type AuditEntry = Record<string, unknown>;
 
+export type NodeReadiness = { build: ContainerdBuild; skip: false } | { build?: undefined; skip: string };
+
 /**
- * Whether the suite may run here: outside CI a missing prerequisite skips the
- * suite with the reason, in CI it fails it.
+ * Whether a node of this containerd line can run here: outside CI a missing
+ * prerequisite skips with the reason, in CI it fails.
  */
-export function prerequisites(): string | undefined {
+export function prerequisites(line: ContainerdLine): NodeReadiness {
   const missing: string[] = [];
   if (process.getuid?.() !== 0) missing.push('root');
-  missing.push(...missingPrograms(['containerd', 'ctr', 'containerd-shim-runc-v2', 'runc', 'unshare', 'setpriv', 'tar']));
+  missing.push(...missingPrograms(['runc', 'unshare', 'setpriv', 'tar']));
   if (!existsSync(BUSYBOX)) missing.push(`${BUSYBOX} (busybox-static)`);
   if (!existsSync(SHIM)) missing.push(`${SHIM} (npm run build)`);
   if (!existsSync(INSTALL)) missing.push(INSTALL);
-  return skipOrFail('containerd suite', missing);
+  const build = containerdBuild(line);
+  if ('missing' in build) missing.push(build.missing);
+  else missing.push(...['ctr', 'containerd-shim-runc-v2'].map((name) => join(build.binDir, name)).filter((path) => !existsSync(path)));
+  const skip = skipOrFail(`containerd ${line} suite`, missing);
+  if (skip !== undefined) return { skip };
+  return 'missing' in build ? { skip: build.missing } : { build, skip: false };
 }
 
 /** Polls `probe` until it returns a value, at most `timeoutMs`. */
@@ -101,50 +122,42 @@ async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<
   }
 }
 
-/** TOML basic strings read JSON's escapes; temporary paths need none anyway. */
-const toml = (value: string): string => JSON.stringify(value);
-
 /**
- * A node's containerd 1.6 configuration before install.sh: an existing runc
- * handler, CNI unused (host network pods), restrict_oom_score_adj (the test
- * machines lack CAP_SYS_RESOURCE) and the native snapshotter, which works on
- * whatever file system the temporary tree is on.
+ * The host directories the nodes bind-mount over, made when missing and
+ * removed by the last node of this process to stop, so nodes may run side
+ * by side: a directory another node's namespace still mounts over cannot be
+ * removed.
  */
-function containerdConfig(tree: string, paths: { cniBin: string; cniConf: string }): string {
-  const cri = 'plugins."io.containerd.grpc.v1.cri"';
-  return `version = 2
-root = ${toml(join(tree, 'var/lib/containerd'))}
-state = ${toml(join(tree, 'run/containerd'))}
-
-[grpc]
-  address = ${toml(join(tree, 'run/containerd/containerd.sock'))}
-
-[ttrpc]
-  address = ${toml(join(tree, 'run/containerd/containerd.sock.ttrpc'))}
-
-[plugins."io.containerd.internal.v1.opt"]
-  path = ${toml(join(tree, 'opt/containerd'))}
-
-[${cri}]
-  sandbox_image = ${toml(PAUSE_IMAGE)}
-  restrict_oom_score_adj = true
-  [${cri}.containerd]
-    snapshotter = "native"
-    default_runtime_name = "runc"
-    [${cri}.containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-      [${cri}.containerd.runtimes.runc.options]
-        SystemdCgroup = false
-  [${cri}.cni]
-    bin_dir = ${toml(paths.cniBin)}
-    conf_dir = ${toml(paths.cniConf)}
-`;
-}
+const mountPoints = {
+  users: 0,
+  created: [] as string[],
+  acquire(): void {
+    if (this.users++ > 0) return;
+    for (const mountPoint of SHADOWED) {
+      if (!existsSync(mountPoint)) {
+        mkdirSync(mountPoint, { recursive: true });
+        this.created.push(mountPoint);
+      }
+    }
+  },
+  /** The directories to remove now: those this process made, once no node uses them. */
+  release(): string[] {
+    if (--this.users > 0) return [];
+    return this.created.splice(0).reverse();
+  },
+};
 
 /** Host network, own PID namespace, pod IPC: what the kubelet asks for a hostNetwork pod. */
 const HOST_NETWORK: NamespaceOption = { network: 'NODE', pid: 'CONTAINER', ipc: 'POD' };
 
+export interface NodeOptions {
+  build: ContainerdBuild;
+  /** Images besides the seed and pause images. */
+  images?: ImageOptions[];
+}
+
 export class ContainerdNode {
+  readonly build: ContainerdBuild;
   /** containerd's CRI socket. */
   readonly socket: string;
   readonly auditLog: string;
@@ -156,15 +169,20 @@ export class ContainerdNode {
   private readonly shadows: Record<(typeof SHADOWED)[number], string>;
   private readonly containerdLog: string;
   private readonly podLogs: string;
+  private readonly images: ImageOptions[];
   /** Every pod of this node gets this cgroup parent, removed at the end. */
   private readonly cgroupParent = `/strict-groups-e2e-${randomUUID().slice(0, 8)}`;
-  private readonly createdMountPoints: string[] = [];
   private readonly sandboxes = new Map<string, Sandbox>();
   private readonly imageIds = new Map<string, string>();
+  private holdsMountPoints = false;
   private containerd: ChildProcess | undefined;
   private client: CriClient | undefined;
+  /** What install.sh printed, for a suite to show. */
+  installReport = '';
 
-  private constructor(work: string) {
+  private constructor(work: string, options: NodeOptions) {
+    this.build = options.build;
+    this.images = [...NODE_IMAGES, ...(options.images ?? [])];
     this.work = work;
     this.tree = join(work, 'host');
     this.config = join(this.tree, 'etc/containerd/config.toml');
@@ -182,8 +200,8 @@ export class ContainerdNode {
   }
 
   /** Installs, starts containerd and loads the images; cleans up after itself if any step fails. */
-  static async start(): Promise<ContainerdNode> {
-    const node = new ContainerdNode(mkdtempSync(join(tmpdir(), 'sg-cri-')));
+  static async start(options: NodeOptions): Promise<ContainerdNode> {
+    const node = new ContainerdNode(mkdtempSync(join(tmpdir(), `sg-cri-${options.build.line}-`)), options);
     try {
       const archives = node.buildImages();
       node.prepareTree();
@@ -197,6 +215,11 @@ export class ContainerdNode {
     }
   }
 
+  /** "containerd 1.7.24~ds1", as the suites name a node. */
+  get label(): string {
+    return `containerd ${this.build.version}`;
+  }
+
   get cri(): CriClient {
     if (this.client === undefined) throw new Error('containerd is not running');
     return this.client;
@@ -204,7 +227,7 @@ export class ContainerdNode {
 
   private buildImages(): Map<string, string> {
     const archives = new Map<string, string>();
-    IMAGES.forEach((image, i) => {
+    this.images.forEach((image, i) => {
       const dir = join(this.work, 'images', String(i));
       mkdirSync(dir, { recursive: true });
       archives.set(image.name, buildImageArchive(dir, image));
@@ -218,7 +241,7 @@ export class ContainerdNode {
     for (const dir of [...Object.values(this.shadows), join(this.tree, 'etc/containerd'), cniBin, cniConf, this.podLogs]) {
       mkdirSync(dir, { recursive: true });
     }
-    writeFileSync(this.config, containerdConfig(this.tree, { cniBin, cniConf }));
+    writeFileSync(this.config, nodeConfig(this.build, { tree: this.tree, cniBin, cniConf, sandboxImage: PAUSE_IMAGE }));
     // The installer looks for the runc handler's runtime in the tree, as on
     // the host; inside the namespace that path is the host's own runc.
     const runc = programPath('runc');
@@ -229,20 +252,21 @@ export class ContainerdNode {
   /** The project's installer, as an operator runs it on a node (minus the restart, which is ours). */
   private install(): void {
     try {
-      execFileSync(INSTALL, ['--host-root', this.tree, '--cri', 'containerd', '--no-restart'], { cwd: ROOT, encoding: 'utf8', stdio: 'pipe' });
+      this.installReport = execFileSync(INSTALL, ['--host-root', this.tree, '--cri', 'containerd', '--no-restart'], { cwd: ROOT, encoding: 'utf8', stdio: 'pipe', timeout: INSTALL_MS });
     } catch (error) {
       const { status, stdout, stderr } = error as { status: number | null; stdout: string; stderr: string };
-      throw new Error(`${INSTALL} exited ${status}:\n${stdout}${stderr}`);
+      throw new Error(`${INSTALL} exited ${status} on ${this.label}'s configuration (${this.config}):\n${stdout}${stderr}`);
     }
   }
 
+  /** The configuration containerd runs with: the operator's file as install.sh left it. */
+  configText(): string {
+    return readFileSync(this.config, 'utf8');
+  }
+
   private async startContainerd(): Promise<void> {
-    for (const mountPoint of SHADOWED) {
-      if (!existsSync(mountPoint)) {
-        mkdirSync(mountPoint, { recursive: true });
-        this.createdMountPoints.push(mountPoint);
-      }
-    }
+    mountPoints.acquire();
+    this.holdsMountPoints = true;
     const binds = SHADOWED.map((target, i) => `mount --bind "$${i + 1}" ${target}`);
     const script = [
       'set -e',
@@ -250,14 +274,15 @@ export class ContainerdNode {
       `shift ${SHADOWED.length}`,
       // containerd dies with the test process however that ends; it is the
       // direct child of this process (unshare and sh exec, they do not fork).
-      'exec setpriv --pdeathsig TERM containerd --config "$1"',
+      'exec setpriv --pdeathsig TERM "$1" --config "$2"',
     ].join('\n');
     const log = openSync(this.containerdLog, 'a');
     try {
       this.containerd = spawn(
         'unshare',
-        ['--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', ...SHADOWED.map((target) => this.shadows[target]), this.config],
-        { env: SERVICE_ENV, stdio: ['ignore', log, log] },
+        ['--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', ...SHADOWED.map((target) => this.shadows[target]), join(this.build.binDir, 'containerd'), this.config],
+        // Its own containerd-shim-runc-v2 first: containerd finds the shim on PATH.
+        { env: { PATH: `${this.build.binDir}:${SERVICE_PATH}` }, stdio: ['ignore', log, log] },
       );
     } finally {
       closeSync(log);
@@ -279,8 +304,11 @@ export class ContainerdNode {
   private assertContainerdRunning(): void {
     const containerd = this.containerd;
     if (containerd === undefined || containerd.exitCode === null && containerd.signalCode === null) return;
-    const tail = readFileSync(this.containerdLog, 'utf8').trimEnd().split('\n').slice(-20).join('\n');
-    throw new Error(`containerd exited (${containerd.exitCode ?? containerd.signalCode}); last lines of ${this.containerdLog}:\n${tail}`);
+    throw new Error(`containerd exited (${containerd.exitCode ?? containerd.signalCode}); last lines of ${this.containerdLog}:\n${this.containerdLogTail()}`);
+  }
+
+  private containerdLogTail(lines = 20): string {
+    return readFileSync(this.containerdLog, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
   }
 
   /**
@@ -289,7 +317,12 @@ export class ContainerdNode {
    * the import from containerd's events, asynchronously.
    */
   private async importImage(name: string, archive: string): Promise<void> {
-    execFileSync('ctr', ['--address', this.socket, '--namespace', CRI_NAMESPACE, 'images', 'import', '--snapshotter', 'native', archive], { stdio: 'pipe' });
+    const ctr = join(this.build.binDir, 'ctr');
+    // ctr 2.x imports through containerd's transfer service by default, which
+    // unpacks only for the snapshotters of its own unpack_config (none but
+    // the default); --local imports in ctr itself, as 1.x always does.
+    const local = this.build.configVersion === 3 ? ['--local'] : [];
+    execFileSync(ctr, ['--address', this.socket, '--namespace', CRI_NAMESPACE, 'images', 'import', ...local, '--snapshotter', 'native', archive], { stdio: 'pipe', timeout: COMMAND_MS });
     const image = await waitFor(`the CRI to know image ${name}`, IMAGE_READY_MS, () => this.cri.imageStatus(name));
     this.imageIds.set(name, image.id);
   }
@@ -305,8 +338,7 @@ export class ContainerdNode {
         cgroup_parent: this.cgroupParent,
         security_context: {
           namespace_options: HOST_NETWORK,
-          run_as_user: { value: spec.runAsUser },
-          supplemental_groups: spec.supplementalGroups,
+          ...identity(spec),
         },
       },
     };
@@ -323,23 +355,25 @@ export class ContainerdNode {
   }
 
   /**
-   * CreateContainer for the pod's one container: the seed image by the id the
+   * CreateContainer for the pod's one container: its image by the id the
    * CRI reported (the kubelet's imageRef), and the pod-level security context
    * copied into the container's, as the kubelet does.
    */
   async createContainer(sandbox: Sandbox): Promise<string> {
     const name = 'main';
+    const image = sandbox.spec.image ?? SEED_IMAGE;
+    const imageId = this.imageIds.get(image);
+    if (imageId === undefined) throw new Error(`${this.label} has no image ${image}`);
     mkdirSync(join(sandbox.config.log_directory, name), { recursive: true });
     const config: ContainerConfig = {
       metadata: { name, attempt: 0 },
-      image: { image: this.imageIds.get(SEED_IMAGE) ?? SEED_IMAGE, user_specified_image: SEED_IMAGE },
+      image: { image: imageId, user_specified_image: image },
       command: sandbox.spec.command,
       log_path: `${name}/0.log`,
       linux: {
         security_context: {
           namespace_options: HOST_NETWORK,
-          run_as_user: { value: sandbox.spec.runAsUser },
-          supplemental_groups: sandbox.spec.supplementalGroups,
+          ...identity(sandbox.spec),
         },
       },
     };
@@ -379,6 +413,10 @@ export class ContainerdNode {
     const result = await this.cri.execSync(pod.containerId, cmd, EXEC_TIMEOUT_S);
     if (result.exit_code !== 0) throw new Error(`exec ${cmd.join(' ')} exited ${result.exit_code}: ${result.stderr.toString('utf8')}`);
     return result.stdout.toString('utf8');
+  }
+
+  containerStatus(pod: Pod): Promise<ContainerStatus> {
+    return this.cri.containerStatus(pod.containerId);
   }
 
   /** The audit trail's lines for one pod. */
@@ -422,8 +460,11 @@ export class ContainerdNode {
     await attempt('killing leftover shims', () => this.killLeftoverShims(problems));
     await attempt('removing cgroups', () => this.removeCgroupParent());
     rmSync(this.work, { recursive: true, force: true });
-    for (const mountPoint of this.createdMountPoints.reverse()) await attempt(`removing ${mountPoint}`, () => rmdirSync(mountPoint));
-    if (problems.length > 0) throw new Error(`containerd node teardown:\n${problems.join('\n')}`);
+    if (this.holdsMountPoints) {
+      this.holdsMountPoints = false;
+      for (const mountPoint of mountPoints.release()) await attempt(`removing ${mountPoint}`, () => rmdirSync(mountPoint));
+    }
+    if (problems.length > 0) throw new Error(`${this.label} node teardown:\n${problems.join('\n')}`);
   }
 
   private async stopContainerd(): Promise<void> {
@@ -444,9 +485,9 @@ export class ContainerdNode {
   private deleteLeftoverContainers(problems: string[]): void {
     const root = join(this.shadows['/run/containerd'], 'runc', CRI_NAMESPACE);
     if (!existsSync(root)) return;
-    const ids = execFileSync('runc', ['--root', root, 'list', '--quiet'], { encoding: 'utf8' }).split('\n').filter(Boolean);
+    const ids = execFileSync('runc', ['--root', root, 'list', '--quiet'], { encoding: 'utf8', timeout: COMMAND_MS }).split('\n').filter(Boolean);
     for (const id of ids) {
-      execFileSync('runc', ['--root', root, 'delete', '--force', id], { stdio: 'ignore' });
+      execFileSync('runc', ['--root', root, 'delete', '--force', id], { stdio: 'ignore', timeout: COMMAND_MS });
       problems.push(`container ${id} was left running; deleted with runc`);
     }
   }
@@ -479,4 +520,14 @@ export class ContainerdNode {
       }
     }
   }
+}
+
+/** The identity fields of a security context, sandbox or container alike; what the pod leaves out is not sent. */
+function identity(spec: PodSpec): Omit<SecurityContext, 'namespace_options'> {
+  return {
+    ...(spec.runAsUser !== undefined && { run_as_user: { value: spec.runAsUser } }),
+    ...(spec.runAsGroup !== undefined && { run_as_group: { value: spec.runAsGroup } }),
+    supplemental_groups: spec.supplementalGroups,
+    ...(spec.supplementalGroupsPolicy !== undefined && { supplemental_groups_policy: spec.supplementalGroupsPolicy }),
+  };
 }

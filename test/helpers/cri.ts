@@ -14,6 +14,8 @@ const CALL_TIMEOUT_MS = 60_000;
 
 export type NamespaceMode = 'POD' | 'CONTAINER' | 'NODE' | 'TARGET';
 export type ContainerState = 'CONTAINER_CREATED' | 'CONTAINER_RUNNING' | 'CONTAINER_EXITED' | 'CONTAINER_UNKNOWN';
+/** KEP-3619's policy (CRI v0.31+): Strict is the pod's gids only, Merge adds the image's. */
+export type SupplementalGroupsPolicy = 'Merge' | 'Strict';
 
 export interface NamespaceOption {
   network: NamespaceMode;
@@ -27,12 +29,17 @@ export interface PodSandboxConfig {
   annotations: Record<string, string>;
   linux: {
     cgroup_parent: string;
-    security_context: {
-      namespace_options: NamespaceOption;
-      run_as_user?: { value: number };
-      supplemental_groups: number[];
-    };
+    security_context: SecurityContext;
   };
+}
+
+/** The identity part of LinuxSandboxSecurityContext and LinuxContainerSecurityContext, which name these fields alike. */
+export interface SecurityContext {
+  namespace_options: NamespaceOption;
+  run_as_user?: { value: number };
+  run_as_group?: { value: number };
+  supplemental_groups: number[];
+  supplemental_groups_policy?: SupplementalGroupsPolicy;
 }
 
 export interface ContainerConfig {
@@ -41,11 +48,7 @@ export interface ContainerConfig {
   command: string[];
   log_path: string;
   linux: {
-    security_context: {
-      namespace_options: NamespaceOption;
-      run_as_user?: { value: number };
-      supplemental_groups: number[];
-    };
+    security_context: SecurityContext;
   };
 }
 
@@ -54,6 +57,8 @@ export interface ContainerStatus {
   exit_code: number;
   reason: string;
   message: string;
+  /** The identity the runtime gave the first process (CRI v0.31+; containerd 2.x); null where the runtime does not say. */
+  user: { linux: { uid: number; gid: number; supplemental_groups: number[] } | null } | null;
 }
 
 export interface ExecSyncResult {
@@ -130,6 +135,12 @@ export class CriClient {
   version(): Promise<{ runtime_name: string; runtime_version: string; runtime_api_version: string }> {
     // The kubelet's own CRI API version string.
     return unary(this.runtime, 'Version', { version: '0.1.0' });
+  }
+
+  /** Whether the runtime says it implements SupplementalGroupsPolicy (StatusResponse.features, CRI v0.31+). */
+  async supportsSupplementalGroupsPolicy(): Promise<boolean> {
+    const response = await unary<{ features: { supplemental_groups_policy: boolean } | null }>(this.runtime, 'Status', { verbose: false });
+    return response.features?.supplemental_groups_policy ?? false;
   }
 
   async runPodSandbox(config: PodSandboxConfig, runtimeHandler: string): Promise<string> {

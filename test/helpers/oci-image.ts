@@ -1,14 +1,15 @@
 /**
- * OCI image archives for the containerd suite, built locally (no registry is
+ * OCI image archives for the containerd suites, built locally (no registry is
  * reachable): one uncompressed layer holding busybox-static, a few applet
- * links and the image's own /etc/passwd and /etc/group, an image config, a
+ * links and the image's own /etc/passwd and /etc/group (or links to them, or
+ * neither), an image config, a
  * manifest and an index, tarred as an OCI image layout that
  * `ctr images import` loads under the image's full name.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 const BUSYBOX = '/bin/busybox';
 const APPLETS = ['sh', 'id', 'cat', 'sleep'];
@@ -19,6 +20,10 @@ export interface ImageOptions {
   /** The image's /etc/passwd and /etc/group; left out of the layer when absent. */
   passwd?: string;
   group?: string;
+  /** More files, by absolute path in the image, with their contents. */
+  files?: Record<string, string>;
+  /** Symbolic links, by absolute path in the image, with their targets as written. */
+  links?: Record<string, string>;
   /** The config's User, as a Dockerfile's USER sets it. */
   user?: string;
   entrypoint?: string[];
@@ -59,6 +64,14 @@ function stageRootfs(dir: string, options: ImageOptions): string {
   for (const applet of APPLETS) symlinkSync('busybox', join(rootfs, 'bin', applet));
   if (options.passwd !== undefined) writeFileSync(join(rootfs, 'etc', 'passwd'), options.passwd);
   if (options.group !== undefined) writeFileSync(join(rootfs, 'etc', 'group'), options.group);
+  for (const [path, content] of Object.entries(options.files ?? {})) {
+    mkdirSync(dirname(join(rootfs, path)), { recursive: true });
+    writeFileSync(join(rootfs, path), content);
+  }
+  for (const [path, target] of Object.entries(options.links ?? {})) {
+    mkdirSync(dirname(join(rootfs, path)), { recursive: true });
+    symlinkSync(target, join(rootfs, path));
+  }
   return rootfs;
 }
 
