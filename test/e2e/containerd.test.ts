@@ -38,7 +38,7 @@ function auditSummary(entry: Record<string, unknown> | undefined): unknown[] {
   return [entry?.['pod'], entry?.['container'], entry?.['containerType'], entry?.['policy'], entry?.['policySource'], entry?.['additionalGids']];
 }
 
-const INVALID_MESSAGE = `OCI runtime create failed: strict-groups: invalid pod annotation ${POLICY}="strict": want "Strict" or "Merge"`;
+const INVALID_MESSAGE = `OCI runtime create failed: strict-groups: invalid pod annotation ${POLICY}="strict": want "Strict", "Merge" or "Audit"`;
 /**
  * The whole message of the failed CRI call, as the kubelet shows it: the
  * shim's --log line wrapped by containerd; 1.6 and 1.7 end it with
@@ -78,6 +78,13 @@ for (const line of LINES) {
         ],
         'one audit line for the sandbox, one for the container',
       );
+      const container = node.auditEntries('strict').find((entry) => entry['containerType'] === 'container');
+      t.same(
+        [container?.['rule'], container?.['declaredGids'], container?.['removed']],
+        ['declared', [60000], [50000]],
+        "containerd's CRI said what the pod declared; the image gid went as undeclared",
+      );
+      t.match(container?.['ruleReason'], /^containerd's CRI ContainerStatus at \//, "asked on containerd's own socket");
       await node.removePod(pod);
     });
 
