@@ -245,7 +245,7 @@ export const FAULT_CASES: readonly FaultCase[] = [
       area: 'read-only',
       tried: 'bundle directory mounted read-only',
       outcome:
-        'Strict create refused, exit 1, EROFS named; config.json byte-identical, no container; a Merge create needs no write and runs (groups=1000,50000,60000), config.json untouched',
+        'create refused under Strict and under Merge alike (every create records its decision in config.json), exit 1, EROFS named; config.json byte-identical, no container',
     },
     async run(t, ctx) {
       const dir = join(ctx.ws.dir, 'read-only');
@@ -262,9 +262,10 @@ export const FAULT_CASES: readonly FaultCase[] = [
       t.equal(await containerStatus(ctx, 'ro-strict'), undefined, 'no container');
 
       const merged = await shim(ctx.ws, 'runc', [...ctx.root, 'run', '--bundle', merge, 'ro-merge']);
-      t.equal(merged.exitCode, 0, merged.stderr);
-      t.equal(merged.stdout.trim(), MERGED_GROUPS, 'Merge runs with the image\'s groups');
-      t.same(readFileSync(join(merge, 'config.json')), mergeOriginal, 'config.json untouched');
+      t.equal(merged.exitCode, 1, 'Merge: exit 1, as its decision cannot be recorded');
+      t.equal(merged.stderr, `strict-groups: cannot rewrite ${join(merge, 'config.json')}: creating a temporary file in ${merge}: EROFS`, 'Merge: EROFS named');
+      t.same(readFileSync(join(merge, 'config.json')), mergeOriginal, 'Merge: config.json byte-identical');
+      t.equal(await containerStatus(ctx, 'ro-merge'), undefined, 'Merge: no container');
     },
   },
   {

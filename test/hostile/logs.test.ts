@@ -38,7 +38,7 @@ t.test('log lines under hostile annotation values', { skip: skip ?? false }, asy
 
   for (const [index, testCase] of LOG_CASES.entries()) {
     await t.test(testCase.record.tried, async (t) => {
-      const message = `strict-groups: invalid pod annotation ${POLICY}=${quoted(testCase.value)}: want "Strict" or "Merge"`;
+      const message = `strict-groups: invalid pod annotation ${POLICY}=${quoted(testCase.value)}: want "Strict", "Merge" or "Audit"`;
       const bundle = bundleWith(ws, `log-${index}`, testCase, { [POLICY]: PLACEHOLDER });
       t.equal(fse.readJsonSync(join(bundle, 'config.json')).annotations[POLICY], testCase.value, 'config.json holds the value');
 

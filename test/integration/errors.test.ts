@@ -32,7 +32,7 @@ t.test('refusals', { skip: skip ?? false }, async (t) => {
 
   t.test('invalid policy annotation', async (t) => {
     const bundle = ws.bundle('bad-annotation', { annotations: { [POLICY]: 'strict' } });
-    await refusedCreate(t, bundle, 'bad-annotation', /invalid pod annotation strict-groups\.io\/supplemental-groups-policy="strict": want "Strict" or "Merge"/);
+    await refusedCreate(t, bundle, 'bad-annotation', /invalid pod annotation strict-groups\.io\/supplemental-groups-policy="strict": want "Strict", "Merge" or "Audit"/);
   });
 
   t.test('with --log json the message goes to the log, as containerd reads it', async (t) => {

@@ -37,13 +37,32 @@ for (const runtime of ['runc', 'crun'] as RuntimeName[]) {
       );
     });
 
-    t.test('seed case under Merge: nothing changes, config.json byte-identical', async (t) => {
+    t.test('seed case under Merge: the gids stay; config.json changes only by the decision record', async (t) => {
       const bundle = ws.bundle('merge', { annotations: { [POLICY]: 'Merge' } });
-      const before = readFileSync(join(bundle, 'config.json'));
+      const before = fse.readJsonSync(join(bundle, 'config.json'));
       const result = await shim(ws, runtime, [...root, 'run', '--bundle', bundle, 'merge']);
       t.equal(result.exitCode, 0, result.stderr);
       t.equal(result.stdout.trim(), MERGED_GROUPS);
-      t.same(readFileSync(join(bundle, 'config.json')), before);
+      const after = fse.readJsonSync(join(bundle, 'config.json'));
+      const decision = JSON.parse(after.annotations['strict-groups.io/decision']);
+      t.same(decision, { policy: 'Merge', policySource: 'annotation', rule: 'none', ruleReason: 'Merge keeps every gid' }, 'the decision on record');
+      delete after.annotations['strict-groups.io/decision'];
+      t.same(after, before, 'nothing else changed');
+    });
+
+    t.test('seed case under Audit: the gids stay, exec keeps them, what Strict would remove is on record', async (t) => {
+      const bundle = ws.bundle('audit', { annotations: { [POLICY]: 'Audit' }, args: ['sleep', '60'] });
+      const created = await shim(ws, runtime, [...root, 'create', '--bundle', bundle, 'audit'], { output: 'ignore' });
+      t.equal(created.exitCode, 0, created.stderr);
+      const exec = await shim(ws, runtime, [...root, 'exec', '--process', processFile(ws.dir, ['id']), 'audit']);
+      t.equal(exec.stdout.trim(), MERGED_GROUPS, 'the exec process keeps the image gid');
+      const config = fse.readJsonSync(join(bundle, 'config.json'));
+      t.same(config.process.user.additionalGids, [1000, 50000, 60000], 'config.json keeps the gids');
+      t.equal(config.annotations[REMOVED], undefined, 'no removal record for exec');
+      t.match(JSON.parse(config.annotations['strict-groups.io/decision']), { policy: 'Audit', rule: 'image', wouldRemove: [50000] });
+      const audit = readFileSync(ws.auditLog, 'utf8').trim().split('\n').map((line) => JSON.parse(line)).find((line) => line.id === 'audit');
+      t.same([audit.policy, audit.removed, audit.wouldRemove], ['Audit', [], [50000]], 'audit line');
+      await direct(runtime, [...root, 'delete', '--force', 'audit']);
     });
 
     t.test('pod without runAsUser: root\'s image groups, which containerd merged, go too', async (t) => {
