@@ -12,7 +12,8 @@ import { ShimError } from '../errors';
  *   to be merged", first in v2.0.0-rc.6), the files are MERGED key by key
  *   with mergo: tables merge at every depth, and any other value (string,
  *   number, boolean, array, even an empty one) of a later file replaces the
- *   earlier one.
+ *   earlier one. (The 2.0 pre-releases before rc.6 still replaced; they are
+ *   not told apart.)
  */
 
 export interface ContainerdVersion {

@@ -248,7 +248,8 @@ function difference(replace: Attempt, merge: Attempt): string {
     return `${ruleText('replace')} needs the handler in ${before.target}, ${ruleText('merge')} in ${after.target}`;
   }
   const keys = differingKeys(before.handler, after.handler);
-  return `${ruleText('replace')} and ${ruleText('merge')} read the "${after.copiedFrom}" handler differently (${keys.join(', ') || 'its place'})`;
+  if (keys.length === 0) return `${ruleText('replace')} and ${ruleText('merge')} need different edits`;
+  return `${ruleText('replace')} and ${ruleText('merge')} read the "${after.copiedFrom}" handler differently (${keys.join(', ')})`;
 }
 
 type Attempt = { rule: ImportRule; plan?: RulePlan; error?: ShimError };
@@ -257,7 +258,7 @@ type Attempt = { rule: ImportRule; plan?: RulePlan; error?: ShimError };
 function differingKeys(a: TomlTable, b: TomlTable, prefix = ''): string[] {
   const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
   return keys.flatMap((key) => {
-    const [x, y] = [a[key], b[key]];
+    const [x, y] = [Object.hasOwn(a, key) ? a[key] : undefined, Object.hasOwn(b, key) ? b[key] : undefined];
     if (isTable(x) && isTable(y)) return differingKeys(x, y, `${prefix}${key}.`);
     return canonicalToml(x ?? null) === canonicalToml(y ?? null) ? [] : [`${prefix}${key}`];
   });

@@ -48,10 +48,10 @@ const EDITED_LINE = (path: string): RegExp => new RegExp(`^  edited +${escape(pa
 const runtimesPath = (build: ContainerdBuild): string[] =>
   ['plugins', build.configVersion === 3 ? 'io.containerd.cri.v1.runtime' : 'io.containerd.grpc.v1.cri', 'containerd', 'runtimes'];
 
-/** `containerd config default` of a build, as a file, for the cases that pass it. */
-function defaultsFile(build: ContainerdBuild): string {
-  const dir = hostTree(null);
-  const file = join(dir, `containerd-${build.line}-defaults.toml`);
+/** `containerd config default` of a build, saved where an operator would keep it, for the cases that pass it. */
+function defaultsFile(build: ContainerdBuild, tree: string): string {
+  const file = join(tree, 'root', `containerd-${build.line}-defaults.toml`);
+  mkdirSync(join(tree, 'root'), { recursive: true });
   writeFileSync(file, execFileSync(join(build.binDir, 'containerd'), ['config', 'default']));
   return file;
 }
@@ -70,7 +70,7 @@ interface Case {
   systemdCgroup: boolean;
   /** Put the node's containerd into the tree (default), or leave it out and pass args. */
   nodeContainerd?: boolean;
-  args?: (build: ContainerdBuild) => string[];
+  args?: (build: ContainerdBuild, tree: string) => string[];
   setup?: (tree: string) => void;
 }
 
@@ -145,11 +145,11 @@ const CASES: Record<string, Case> = {
   // containerd that install.sh cannot run: what the operator passes instead
   '2.1 not runnable in the host root: --containerd-version and --containerd-defaults instead': {
     line: '2.1', fixture: 'containerd-v2-cri-split', edited: MAIN, rule: MERGE, runtime: '/usr/sbin/runc', systemdCgroup: true,
-    nodeContainerd: false, args: (build) => ['--containerd-version', build.version, '--containerd-defaults', defaultsFile(build)],
+    nodeContainerd: false, args: (build, tree) => ['--containerd-version', build.version, '--containerd-defaults', defaultsFile(build, tree)],
   },
   '1.7 not runnable in the host root: --containerd-version and --containerd-defaults instead': {
     line: '1.7', fixture: 'containerd-v2-cri-split', edited: '/etc/containerd/conf.d/10-cdi.toml', rule: REPLACE, runtime: '/usr/sbin/runc', systemdCgroup: false,
-    nodeContainerd: false, args: (build) => ['--containerd-version', build.version, '--containerd-defaults', defaultsFile(build)],
+    nodeContainerd: false, args: (build, tree) => ['--containerd-version', build.version, '--containerd-defaults', defaultsFile(build, tree)],
   },
 };
 
@@ -171,7 +171,7 @@ for (const [name, c] of Object.entries(CASES)) {
     mkdirSync(join(tree, 'etc/containerd'), { recursive: true });
     if (c.nodeContainerd !== false) putContainerd(tree, build);
     c.setup?.(tree);
-    const args = ['--cri', 'containerd', ...(c.args?.(build) ?? [])];
+    const args = ['--cri', 'containerd', ...(c.args?.(build, tree) ?? [])];
     const original = snapshot(tree);
     const before = await configDump(tree, build);
     const created = c.fixture === null;
@@ -187,6 +187,7 @@ for (const [name, c] of Object.entries(CASES)) {
     t.match(first.stdout, created ? new RegExp(`^  created +${escape(c.edited)}$`, 'm') : EDITED_LINE(c.edited), 'it says which file it changed and where the original is');
     t.match(first.stdout, new RegExp(`^  note +.*: ${escape(c.rule)}; config version ${c.configVersion ?? 2}$`, 'm'), 'it says how imports combine on this containerd');
     if (c.nodeContainerd !== false) t.match(first.stdout, `containerd ${build.version} ("/usr/bin/containerd --version" in ${tree})`, 'the version asked of the node\'s containerd');
+    else t.match(first.stdout, `containerd ${build.version} (--containerd-version)`, 'the version the operator gave');
     t.match(first.stdout, /kubectl apply -f runtimeclass\.yaml/, 'it says what is left to do');
 
     const after = await configDump(tree, build);
