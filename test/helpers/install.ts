@@ -76,11 +76,6 @@ export async function install(tree: string, ...args: string[]): Promise<Run> {
 }
 
 /**
- * `containerd config dump` of the tree's configuration, as containerd on
- * that host would load it. Its `imports` line lists the files loaded in Go
- * map order, which changes from run to run; it is sorted here.
- */
-/**
  * Puts the node's containerd into the tree at /usr/bin/containerd with the C
  * library it loads, so that install.sh can run it inside the tree (chroot)
  * as it runs a node's. Hard links to one copy per build made for this run.
@@ -159,7 +154,7 @@ export function at(doc: unknown, ...path: string[]): unknown {
 
 /**
  * Every file under `dir` (but the binary's directory) with its bytes, for
- * "nothing changed" checks; programs (over 1 MiB) by inode, size and time,
+ * "nothing changed" checks; programs (over 1 MiB) by inode, size and mtime,
  * which any rewrite changes.
  */
 export function snapshot(dir: string): Record<string, string> {
@@ -173,7 +168,7 @@ export function snapshot(dir: string): Record<string, string> {
       const mode = (stat.mode & 0o7777).toString(8);
       if (stat.isDirectory()) walk(path);
       else if (stat.isSymbolicLink()) files[rel] = `-> ${readlinkSync(path)}`;
-      else if (stat.size > 1024 * 1024) files[rel] = `${mode} program, inode ${stat.ino}, ${stat.size} bytes, changed ${stat.ctimeMs}`;
+      else if (stat.size > 1024 * 1024) files[rel] = `${mode} program, inode ${stat.ino}, ${stat.size} bytes, modified ${stat.mtimeMs}`;
       else files[rel] = `${mode} ${readFileSync(path, 'latin1')}`;
     }
   };
