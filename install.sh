@@ -4,6 +4,7 @@
 #   sudo ./install.sh [--host-root DIR] [--cri auto|containerd|crio]
 #                     [--runtime PATH] [--handler NAME] [--no-restart]
 #                     [--dry-run] [--uninstall] [--containerd-defaults FILE]
+#                     [--containerd-version VERSION]
 #
 # Runs from a release directory (strict-groups-runtime beside this script) or
 # from a clone (dist/strict-groups-runtime, built first when it is missing or

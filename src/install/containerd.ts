@@ -1,168 +1,61 @@
-import { posix } from 'node:path';
 import { ShimError } from '../errors';
+import { CRI_PLUGIN, effectiveConfigVersion, type ConfigVersion, type LoadedFile } from './containerd-files';
+import { mergeTables, runtimesInForce } from './containerd-merge';
+import { importRule, ruleText, type ContainerdVersion, type ImportRule } from './containerd-version';
 import { appendBlock, blockBodies, stripBlocks } from './managed-block';
 import { canonicalToml, isTable, parseToml, stringifyToml, tableAt, withValueAt, type TomlTable } from './toml';
 
 /**
  * Wiring the handler into containerd's configuration, as pure functions over
- * the files' texts. containerd before 2.1 merges `imports` by replacing each
- * plugin's whole section with the imported file's, so a drop-in holding only
- * the new runtime would reset the CRI plugin (sandbox image, snapshotter, the
- * runc handler's SystemdCgroup) to defaults. The handler therefore goes into
- * the file whose CRI section containerd actually uses, as a marked block that
- * uninstall removes again byte for byte.
+ * the files' texts. The handler goes in as a marked block, appended to one
+ * of the operator's files, that uninstall removes again byte for byte.
+ *
+ * Which file depends on how the node's containerd combines `imports`
+ * (containerd-version.ts):
+ * - before 2.0 a file's plugin section replaces the sections before it, so a
+ *   drop-in holding only the new handler would reset the CRI plugin (sandbox
+ *   image, snapshotter, the runc handler's SystemdCgroup) to defaults: the
+ *   block goes into the file whose CRI section containerd actually uses;
+ * - from 2.0 on the files merge, and the block goes into the file that holds
+ *   the runc handler it copies (or, where that handler is containerd's
+ *   built-in one, the last file defining the CRI section).
+ * A drop-in file of our own would also do under 2.0+, but not alone: most
+ * configurations (Debian's packaged one, kubeadm's) import nothing, so the
+ * main file would still need an `imports` line, which must stand before its
+ * first table (an edit inside the operator's text, not an append), and the
+ * drop-in would have to match the version the others are read in (a
+ * `version = 3` drop-in beside a version 2 config turns off containerd's
+ * migration of the whole CRI section). One block, beside the settings it
+ * copies, works for every version.
  */
 
 export const POD_ANNOTATIONS_GLOB = 'strict-groups.io/*';
 const RUNC_V2 = 'io.containerd.runc.v2';
 
-/** Where the CRI runtime handlers live, by config version. */
-const CRI_PLUGIN: Readonly<Record<number, string>> = {
-  2: 'io.containerd.grpc.v1.cri', // containerd 1.x
-  3: 'io.containerd.cri.v1.runtime', // containerd 2.x
-};
-
-export interface ConfigFile {
-  path: string;
-  /** null: the file does not exist (only ever the main config). */
-  text: string | null;
-}
-
-export interface LoadedFile extends ConfigFile {
-  table: TomlTable;
-  /** Its own `version`, else the main file's. */
-  version: number;
-}
-
-/** What the loader needs from the (host's) file system. */
-export interface ConfigReader {
-  /** The file's text, or null when it does not exist. */
-  read(path: string): string | null;
-  /** The names in a directory, or [] when it does not exist. */
-  list(dir: string): string[];
-}
-
-/**
- * The files containerd loads, in its order: the main config, then imports
- * breadth first, each path once. Relative imports are relative to the
- * importing file; a `*` makes it a glob (Go's filepath.Glob, whose matches
- * are sorted). A named import that is missing stops containerd, so it stops
- * the installer too.
- */
-export function loadContainerdConfig(reader: ConfigReader, mainPath: string): LoadedFile[] {
-  const mainText = reader.read(mainPath);
-  const main = mainText === null ? {} : parseToml(mainText, mainPath);
-  const disabled = main['disabled_plugins'];
-  if (Array.isArray(disabled) && disabled.some((name) => name === 'cri' || (typeof name === 'string' && Object.values(CRI_PLUGIN).includes(name)))) {
-    throw new ShimError(`${mainPath}: the CRI plugin is disabled (disabled_plugins), so no kubelet uses this containerd; enable CRI first`);
-  }
-  const mainVersion = configVersion(main, mainPath, mainText === null);
-  const files: LoadedFile[] = [{ path: mainPath, text: mainText, table: main, version: mainVersion }];
-  const seen = new Set([mainPath]);
-  for (let i = 0; i < files.length; i++) {
-    const file = files[i]!;
-    for (const path of resolveImports(file, reader)) {
-      if (seen.has(path)) continue;
-      seen.add(path);
-      const text = reader.read(path);
-      if (text === null) throw new ShimError(`${file.path} imports ${path}, which does not exist; containerd would not start`);
-      const table = parseToml(text, path);
-      files.push({ path, text, table, version: table['version'] === undefined ? mainVersion : configVersion(table, path, false) });
-    }
-  }
-  return files;
-}
-
-function configVersion(table: TomlTable, path: string, absent: boolean): number {
-  // An absent main config is containerd's defaults: version 2 on 1.x, 3 on
-  // 2.x. The caller learns which from `containerd config default`.
-  if (absent) return 0;
-  const version = table['version'];
-  if (version === 2n || version === 3n) return Number(version);
-  if (version === undefined || version === 1n) {
-    throw new ShimError(`${path}: config version 1 is not supported; convert it to version 2 (containerd 1.x) first`);
-  }
-  throw new ShimError(`${path}: unknown config version ${String(version)}`);
-}
-
-function resolveImports(file: LoadedFile, reader: ConfigReader): string[] {
-  const imports = file.table['imports'];
-  if (imports === undefined) return [];
-  if (!Array.isArray(imports) || !imports.every((entry) => typeof entry === 'string')) {
-    throw new ShimError(`${file.path}: imports must be a list of paths`);
-  }
-  return imports.flatMap((entry) => {
-    const path = posix.resolve(posix.dirname(file.path), entry);
-    return path.includes('*') ? glob(path, reader, file.path) : [path];
-  });
-}
-
-/** filepath.Glob for the shape containerd drop-ins take: wildcards in the last name only. */
-function glob(pattern: string, reader: ConfigReader, importer: string): string[] {
-  const dir = posix.dirname(pattern);
-  if (/[*?[]/.test(dir)) throw new ShimError(`${importer}: import ${pattern}: wildcards in directory names are not supported`);
-  const match = nameMatcher(posix.basename(pattern));
-  return reader
-    .list(dir)
-    .filter(match)
-    .sort()
-    .map((name) => posix.join(dir, name));
-}
-
-/** Go's path.Match for one name: `*`, `?`, `[...]` (with `^` and ranges) and `\` escapes. */
-export function nameMatcher(pattern: string): (name: string) => boolean {
-  let source = '';
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i]!;
-    if (c === '*') source += '[^/]*';
-    else if (c === '?') source += '[^/]';
-    else if (c === '\\' && i + 1 < pattern.length) source += escapeRegExp(pattern[++i]!);
-    else if (c === '[') {
-      const { regExp, end } = characterClass(pattern, i);
-      source += regExp;
-      i = end;
-    } else source += escapeRegExp(c);
-  }
-  const re = new RegExp(`^${source}$`, 'u');
-  return (name) => re.test(name);
-}
-
-/** The `[...]` starting at `start`, as a RegExp class, and the index of its `]`. */
-function characterClass(pattern: string, start: number): { regExp: string; end: number } {
-  let i = start + 1;
-  const negated = pattern[i] === '^';
-  if (negated) i++;
-  let body = '';
-  for (; i < pattern.length && pattern[i] !== ']'; i++) {
-    let c = pattern[i]!;
-    if (c === '\\' && i + 1 < pattern.length) c = pattern[++i]!;
-    else if (c === '-' && body !== '' && pattern[i + 1] !== ']') {
-      body += '-'; // a range
-      continue;
-    }
-    body += /[\]\\^-]/.test(c) ? `\\${c}` : c;
-  }
-  // Go: an unclosed or empty class is ErrBadPattern, which stops containerd.
-  if (i >= pattern.length || body === '') throw new ShimError(`bad import pattern ${pattern}`);
-  return { regExp: `[${negated ? '^' : ''}${body}]`, end: i };
-}
-
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-}
-
 export interface HandlerRequest {
   handler: string;
   /** The shim's path as the host sees it: options.BinaryName. */
   binaryName: string;
-  /** `containerd config default` of the node's containerd, when it could be run. */
+  /** `containerd config default` of the node's containerd, when it could be run or was given. */
   defaults: TomlTable | undefined;
+  /** The node's containerd version, when it could be run or was given. */
+  containerd: ContainerdVersion | undefined;
+  /** Why the version is unknown, for the message when it matters. */
+  versionUnknown?: string;
 }
 
 export interface ContainerdPlan {
-  version: number;
-  /** The file that holds the CRI section containerd uses, and gets the handler. */
+  /** The config version containerd reads the files in. */
+  version: ConfigVersion;
+  /** How containerd combines imports; undefined when unknown and the plan is the same either way. */
+  rule: ImportRule | undefined;
+  /** How the rule was known, for the report. */
+  ruleFrom: string;
+  /** The file that gets the handler, and why that one. */
   target: string;
+  targetReason: string;
+  /** The plugin whose runtimes table gets the handler. */
+  plugin: string;
   /** The handler whose settings were copied. */
   copiedFrom: string;
   /** Whether containerd's implicit runc handler had to be written out too. */
@@ -183,58 +76,107 @@ export interface FileEdit {
 /**
  * The edits that give `handler` to containerd, from scratch: blocks left by
  * an earlier run are taken out first, so running again changes nothing
- * unless the settings it copies have changed.
+ * unless the settings it copies have changed. Where the node's containerd
+ * version is unknown, the plan is made for both import rules; it goes ahead
+ * only if both give the same edits.
  */
 export function planContainerdInstall(loaded: readonly LoadedFile[], request: HandlerRequest): ContainerdPlan {
   const files = loaded.map(withoutBlocks);
+  const known = knownRule(files, request);
+  if (known !== undefined) return withoutHandler(planForRule(loaded, files, request, known.rule), known.rule, known.from);
+
+  const attempts = (['replace', 'merge'] as const).map((rule): Attempt => {
+    try {
+      return { rule, plan: planForRule(loaded, files, request, rule) };
+    } catch (err) {
+      if (!(err instanceof ShimError)) throw err;
+      return { rule, error: err };
+    }
+  });
+  const [replace, merge] = attempts as [Attempt, Attempt];
+  if (replace.plan !== undefined && merge.plan !== undefined && samePlan(replace.plan, merge.plan)) {
+    return withoutHandler(replace.plan, undefined, `containerd's version is unknown (${request.versionUnknown ?? 'not given'}), and the result is the same for every version`);
+  }
+  if (replace.error !== undefined && merge.error !== undefined && replace.error.message === merge.error.message) throw replace.error;
+  throw new ShimError(
+    `containerd's version is unknown (${request.versionUnknown ?? 'not given'}), and this configuration depends on it: ${difference(replace, merge)}. ` +
+      `Pass --containerd-version with the version "containerd --version" prints on the node (e.g. --containerd-version 1.7.24 or 2.1.9)`,
+  );
+}
+
+function withoutHandler({ handler: _handler, ...plan }: RulePlan, rule: ImportRule | undefined, ruleFrom: string): ContainerdPlan {
+  return { ...plan, rule, ruleFrom };
+}
+
+/** The import rule, where the version, the defaults or the files tell it; undefined where nothing does. */
+function knownRule(files: readonly LoadedFile[], request: HandlerRequest): { rule: ImportRule; from: string } | undefined {
+  const defaultsVersion = request.defaults === undefined ? undefined : configVersionOf(request.defaults);
+  const v3File = files.find((file) => file.text !== null && file.declaredVersion === 3);
+  if (request.containerd !== undefined) {
+    const rule = importRule(request.containerd);
+    const line = `containerd ${request.containerd.text}`;
+    if (rule === 'replace' && v3File !== undefined) {
+      // Seen: 1.7.24 refuses to start; 1.6.20 starts and ignores every version 3 section.
+      throw new ShimError(`${v3File.path} is config version 3, which only containerd 2.0+ reads, but the node runs ${line}; check --containerd-version or the file`);
+    }
+    if (defaultsVersion !== undefined && defaultsVersion !== (rule === 'replace' ? 2 : 3)) {
+      throw new ShimError(`containerd's defaults are config version ${defaultsVersion}, which is not what ${line} prints; pass the node's own "containerd config default" as --containerd-defaults`);
+    }
+    return { rule, from: line };
+  }
+  // `containerd config default` prints version 2 on 1.x and 3 on 2.x.
+  if (defaultsVersion === 2) return { rule: 'replace', from: 'containerd 1.x (its defaults are config version 2)' };
+  if (defaultsVersion === 3) return { rule: 'merge', from: 'containerd 2.x (its defaults are config version 3)' };
+  if (v3File !== undefined) return { rule: 'merge', from: `containerd 2.x (${v3File.path} is config version 3, which only 2.0+ reads)` };
+  return undefined;
+}
+
+function planForRule(loaded: readonly LoadedFile[], files: readonly LoadedFile[], request: HandlerRequest, rule: ImportRule): RulePlan {
   const main = files[0]!;
-  const defaultsVersion = request.defaults === undefined ? undefined : Number(request.defaults['version']);
+  const defaultsVersion = request.defaults === undefined ? undefined : configVersionOf(request.defaults);
   // No main config: containerd's defaults, or what the block of an earlier
   // run (which created the file) said they were.
-  const mainVersion = main.text === null ? (defaultsVersion ?? (main.version || undefined)) : main.version;
-  if (mainVersion === undefined) {
+  const version = effectiveConfigVersion(files) ?? defaultsVersion ?? main.declaredVersion;
+  if (version === undefined) {
     throw new ShimError(`${main.path} does not exist and containerd's defaults are unknown (could not run "containerd config default")`);
   }
-  const criKey = (version: number): string => {
-    const key = CRI_PLUGIN[version];
-    if (key === undefined) throw new ShimError(`unsupported containerd config version ${version}`);
-    return key;
-  };
-  const criPath = (file: LoadedFile): string[] => ['plugins', criKey(file.version || mainVersion)];
-  const defining = files.filter((file) => tableAt(file.table, criPath(file)) !== undefined);
-  // The last file to define the CRI plugin's section is the one in force.
-  const target = defining.at(-1) ?? main;
-  const version = target.version || mainVersion;
-  if (version === 3 && defining.length > 1) {
-    // containerd 2.0 lets the last file replace the section, 2.1+ merges
-    // them key by key; which one this node runs cannot be told from here.
-    throw new ShimError(
-      `the CRI runtime section is defined in several files (${defining.map((file) => file.path).join(', ')}): containerd 2.0 uses the last, 2.1+ merges them; add the handler by hand`,
-    );
+  if (rule === 'replace' && version === 3) {
+    // Seen: 1.7.24 refuses to start; 1.6.20 starts and ignores every version 3 section.
+    throw new ShimError(`${main.path}: config version 3 is for containerd 2.0+ (1.7 does not start with it, 1.6 ignores its CRI section)`);
   }
-  const runtimesPath = ['plugins', criKey(version), 'containerd', 'runtimes'];
-  const section = tableAt(target.table, ['plugins', criKey(version), 'containerd']);
-
+  const inForce = runtimesInForce(files, rule, version);
+  const runtimesPath = ['plugins', inForce.plugin, 'containerd', 'runtimes'];
   for (const file of files) {
-    if (tableAt(file.table, [...criPath(file), 'containerd', 'runtimes', request.handler]) !== undefined) {
-      throw new ShimError(`${file.path} already defines a runtime handler "${request.handler}" outside the block install.sh manages; remove it or choose another --handler`);
+    for (const plugin of handlerPlugins(rule, version)) {
+      if (tableAt(file.table, ['plugins', plugin, 'containerd', 'runtimes', request.handler]) !== undefined) {
+        throw new ShimError(`${file.path} already defines a runtime handler "${request.handler}" outside the block install.sh manages; remove it or choose another --handler`);
+      }
     }
   }
 
-  // A runtimes table in the file replaces containerd's built-in one, so when
-  // the section has none, the built-in runc handler must be written out too.
-  const explicitRuntimes = tableAt(target.table, runtimesPath);
-  const defaultSection = request.defaults === undefined ? undefined : tableAt(request.defaults, ['plugins', criKey(Number(request.defaults['version'])), 'containerd']);
-  const runtimes = explicitRuntimes ?? tableAt(defaultSection ?? {}, ['runtimes']) ?? writtenOutBefore(loaded, runtimesPath, request.handler);
-  if (runtimes === undefined) {
-    throw new ShimError(`${target.path} has no runtime handlers and containerd's defaults are unknown (could not run "containerd config default"); pass --containerd-defaults FILE`);
+  // containerd's own defaults are in its own version: 2 on 1.x, 3 on 2.x.
+  const defaultSection = request.defaults === undefined || defaultsVersion === undefined ? undefined : tableAt(request.defaults, ['plugins', CRI_PLUGIN[defaultsVersion], 'containerd']);
+  const defaultRuntimes = tableAt(defaultSection ?? {}, ['runtimes']);
+  const defaultName = inForce.defaultName ?? stringAt(defaultSection, 'default_runtime_name') ?? 'runc';
+  const where = inForce.sectionFiles.at(-1)?.path ?? main.path;
+  let runtimes: TomlTable | undefined;
+  if (rule === 'replace') {
+    // A runtimes table in the file replaces containerd's built-in one, so
+    // when the section has none, the built-in runc handler is written out too.
+    runtimes = inForce.declared ?? defaultRuntimes ?? writtenOutBefore(loaded, runtimesPath, request.handler);
+  } else {
+    // containerd 2.x decodes the files' handlers over its built-in ones.
+    runtimes = inForce.declared === undefined && defaultRuntimes === undefined ? undefined : mergeTables(defaultRuntimes ?? {}, inForce.declared ?? {});
   }
-  const defaultName = stringAt(section, 'default_runtime_name') ?? stringAt(defaultSection, 'default_runtime_name') ?? 'runc';
-  const { name: copiedFrom, table: source } = runcHandler(runtimes, defaultName, target.path);
+  if (runtimes === undefined) {
+    throw new ShimError(`${where} has no runtime handlers and containerd's defaults are unknown (could not run "containerd config default"); pass --containerd-defaults FILE`);
+  }
+  const { name: copiedFrom, table: source } = runcHandler(runtimes, defaultName, where, request.defaults !== undefined);
+  const writeOut = rule === 'replace' && inForce.declared === undefined;
 
-  const additions: TomlTable = {};
-  if (explicitRuntimes === undefined) additions[copiedFrom] = source;
-  additions[request.handler] = handlerTable(source, request.binaryName);
+  const { target, targetReason } = chooseTarget(files, rule, runtimesPath, copiedFrom, inForce.sectionFiles);
+  const handler = handlerTable(source, request.binaryName);
+  const additions: TomlTable = Object.fromEntries([...(writeOut ? [[copiedFrom, source]] : []), [request.handler, handler]]);
 
   const newFileVersion = target.text === null ? version : undefined;
   const after = appendBlock(target.text ?? '', blockFor(additions, runtimesPath, newFileVersion));
@@ -250,11 +192,76 @@ export function planContainerdInstall(loaded: readonly LoadedFile[], request: Ha
   return {
     version,
     target: target.path,
+    targetReason,
+    plugin: inForce.plugin,
     copiedFrom,
-    wroteDefaultHandler: explicitRuntimes === undefined,
+    wroteDefaultHandler: writeOut,
     runtimeBinary: typeof options['BinaryName'] === 'string' ? options['BinaryName'] : '',
     edits,
+    handler,
   };
+}
+
+/** The plugins whose runtimes a handler of ours could clash with: those containerd reads at this version. */
+function handlerPlugins(rule: ImportRule, version: ConfigVersion): string[] {
+  if (rule === 'replace') return [CRI_PLUGIN[2]];
+  return version === 3 ? [CRI_PLUGIN[3]] : [CRI_PLUGIN[2], CRI_PLUGIN[3]];
+}
+
+function chooseTarget(
+  files: readonly LoadedFile[],
+  rule: ImportRule,
+  runtimesPath: readonly string[],
+  copiedFrom: string,
+  sectionFiles: readonly LoadedFile[],
+): { target: LoadedFile; targetReason: string } {
+  const main = files[0]!;
+  if (rule === 'replace') {
+    const last = sectionFiles.at(-1);
+    return last === undefined
+      ? { target: main, targetReason: 'no file defines the CRI section yet' }
+      : { target: last, targetReason: 'the file whose CRI section containerd uses (before 2.0 it replaces the others)' };
+  }
+  const holder = files.findLast((file) => tableAt(file.table, [...runtimesPath, copiedFrom]) !== undefined);
+  if (holder !== undefined) return { target: holder, targetReason: `the file that holds the "${copiedFrom}" handler (containerd 2.0+ merges the files)` };
+  const last = sectionFiles.at(-1);
+  if (last !== undefined) return { target: last, targetReason: 'the last file that defines the CRI section (containerd 2.0+ merges the files)' };
+  return { target: main, targetReason: 'no file defines the CRI section yet' };
+}
+
+/** A plan for one import rule, with the new handler's table, for comparing the rules. */
+type RulePlan = Omit<ContainerdPlan, 'rule' | 'ruleFrom'> & { handler: TomlTable };
+
+function samePlan(a: RulePlan, b: RulePlan): boolean {
+  return JSON.stringify(a.edits) === JSON.stringify(b.edits);
+}
+
+/** What differs between the two rules' plans, for the refusal. */
+function difference(replace: Attempt, merge: Attempt): string {
+  const [before, after] = [replace.plan, merge.plan];
+  if (before === undefined || after === undefined) {
+    const failed = before === undefined ? replace : merge;
+    const served = before === undefined ? merge : replace;
+    return `${ruleText(failed.rule)} cannot be served (${failed.error!.message}), ${ruleText(served.rule)} can`;
+  }
+  if (before.target !== after.target) {
+    return `${ruleText('replace')} needs the handler in ${before.target}, ${ruleText('merge')} in ${after.target}`;
+  }
+  const keys = differingKeys(before.handler, after.handler);
+  if (keys.length === 0) return `${ruleText('replace')} and ${ruleText('merge')} need different edits`;
+  return `${ruleText('replace')} and ${ruleText('merge')} read the "${after.copiedFrom}" handler differently (${keys.join(', ')})`;
+}
+
+type Attempt = { rule: ImportRule; plan?: RulePlan; error?: ShimError };
+
+/** The dotted keys whose values differ between two tables. */
+function differingKeys(a: TomlTable, b: TomlTable, prefix = ''): string[] {
+  const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
+  return keys.flatMap((key) => {
+    const [x, y] = [Object.hasOwn(a, key) ? a[key] : undefined, Object.hasOwn(b, key) ? b[key] : undefined];
+    if (isTable(x) && isTable(y)) return differingKeys(x, y, `${prefix}${key}.`);
+    return canonicalToml(x ?? null) === canonicalToml(y ?? null) ? [] : [`${prefix}${key}`];
+  });
 }
 
 /** The edits that take every block install.sh added back out. */
@@ -289,9 +296,16 @@ function withoutBlocks(file: LoadedFile): LoadedFile {
   const text = stripBlocks(file.text, file.path);
   if (text === file.text) return file;
   // A file that is nothing but the block was created by install.sh: as if
-  // it did not exist (only the main config can be missing).
+  // it did not exist (only the main config can be missing), keeping the
+  // version that run wrote.
   if (text === '') return { ...file, text: null, table: {} };
   return { ...file, text, table: parseToml(text, `${file.path} without the strict-groups block`) };
+}
+
+function configVersionOf(defaults: TomlTable): ConfigVersion {
+  const version = defaults['version'];
+  if (version === 2n || version === 3n) return Number(version) as ConfigVersion;
+  throw new ShimError(`containerd's defaults have config version ${String(version)}; install.sh knows versions 2 and 3`);
 }
 
 function stringAt(table: TomlTable | undefined, key: string): string | undefined {
@@ -300,13 +314,14 @@ function stringAt(table: TomlTable | undefined, key: string): string | undefined
 }
 
 /** The runc handler to copy: the default handler if it is runc, else the one named runc. */
-function runcHandler(runtimes: TomlTable, defaultName: string, where: string): { name: string; table: TomlTable } {
+function runcHandler(runtimes: TomlTable, defaultName: string, where: string, haveDefaults: boolean): { name: string; table: TomlTable } {
   for (const name of [defaultName, 'runc']) {
-    const table = runtimes[name];
+    const table = Object.hasOwn(runtimes, name) ? runtimes[name] : undefined;
     if (isTable(table) && table['runtime_type'] === RUNC_V2) return { name, table };
   }
+  const hint = haveDefaults ? '' : `; if it takes its runtime_type from containerd's defaults, pass them with --containerd-defaults FILE`;
   throw new ShimError(
-    `${where}: no runc handler to copy settings from (neither the default handler "${defaultName}" nor "runc" has runtime_type "${RUNC_V2}")`,
+    `${where}: no runc handler to copy settings from (neither the default handler "${defaultName}" nor "runc" has runtime_type "${RUNC_V2}")${hint}`,
   );
 }
 

@@ -1,9 +1,11 @@
 import { posix } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULTS, DEFAULT_CONFIG_PATH } from '../config';
-import { ShimError, describe } from '../errors';
+import { ShimError, describe, quoted } from '../errors';
 import { writeStdout } from '../log';
-import { loadContainerdConfig, planContainerdInstall, planContainerdUninstall, type FileEdit } from './containerd';
+import { planContainerdInstall, planContainerdUninstall, type ContainerdPlan, type FileEdit } from './containerd';
+import { loadContainerdConfig } from './containerd-files';
+import { ruleWords, versionFromOutput, versionOption, type ContainerdVersion } from './containerd-version';
 import { CRIO_CONFIG, CRIO_DROP_IN, CRIO_DROP_IN_DIR, isOurDropIn, planCrioInstall } from './crio';
 import { Host, readLocalFile } from './host';
 import { lineDiff } from './line-diff';
@@ -35,6 +37,11 @@ export const INSTALL_USAGE = `usage: install.sh [options]     (strict-groups-run
   --runtime PATH       the real OCI runtime (default: the one the node's runc
                        handler uses); only used when config.json is written
   --handler NAME       the runtime handler name (default strict-groups)
+  --containerd-version VERSION
+                       the node's containerd version (as "containerd --version"
+                       prints it, e.g. 1.7.24), when install.sh cannot run it
+                       itself; it decides how imports combine (1.x: replace,
+                       2.0+: merge)
   --containerd-defaults FILE
                        the output of the node's "containerd config default",
                        when install.sh cannot run it itself
@@ -49,6 +56,7 @@ interface Options {
   handler: string;
   runtime: string | undefined;
   containerdDefaults: string | undefined;
+  containerdVersion: ContainerdVersion | undefined;
   restart: boolean;
   dryRun: boolean;
 }
@@ -82,6 +90,7 @@ function parseOptions(args: readonly string[]): (Options & { uninstall: boolean 
         runtime: { type: 'string' },
         handler: { type: 'string', default: 'strict-groups' },
         'containerd-defaults': { type: 'string' },
+        'containerd-version': { type: 'string' },
         'no-restart': { type: 'boolean', default: false },
         'dry-run': { type: 'boolean', default: false },
         uninstall: { type: 'boolean', default: false },
@@ -111,6 +120,7 @@ function parseOptions(args: readonly string[]): (Options & { uninstall: boolean 
     handler: values.handler,
     runtime: values.runtime,
     containerdDefaults: values['containerd-defaults'],
+    containerdVersion: values['containerd-version'] === undefined ? undefined : versionOption(values['containerd-version']),
     restart: !values['no-restart'],
     dryRun: values['dry-run'],
     uninstall: values.uninstall,
@@ -173,14 +183,48 @@ interface Wiring {
 function containerdInstall(options: Options): Wiring {
   const { host } = options;
   const loaded = loadContainerdConfig(hostReader(host), CONTAINERD_CONFIG);
-  const plan = planContainerdInstall(loaded, { handler: options.handler, binaryName: INSTALLED_BINARY, defaults: containerdDefaults(options) });
+  const version = nodeContainerdVersion(options);
+  const plan = planContainerdInstall(loaded, {
+    handler: options.handler,
+    binaryName: INSTALLED_BINARY,
+    defaults: containerdDefaults(options),
+    containerd: version.version,
+    ...(version.unknown === undefined ? {} : { versionUnknown: version.unknown }),
+  });
   const notes = [
-    `containerd config version ${plan.version}; the handler goes into ${plan.target}, the file whose CRI section containerd uses`,
+    `${versionNote(plan, version.from)}; config version ${plan.version}`,
+    `the handler goes into ${plan.target} (${plan.plugin}): ${plan.targetReason}`,
     `settings copied from handler "${plan.copiedFrom}"${plan.wroteDefaultHandler ? `, which was implicit and is now written out so that containerd keeps it` : ''}`,
   ];
   // containerd's shim runs BinaryName, or "runc", through its PATH.
   const binary = plan.runtimeBinary || 'runc';
   return { edits: plan.edits, runtime: () => realRuntime(options, binary.includes('/') ? binary : host.onPath(binary), `the "${plan.copiedFrom}" handler`), notes };
+}
+
+/**
+ * The node's containerd version: --containerd-version, else what the host's
+ * containerd says (run inside the host root, like "config default"), else
+ * unknown with the reason, which the plan names if the version matters.
+ */
+function nodeContainerdVersion({ host, containerdVersion }: Options): { version: ContainerdVersion | undefined; from?: string; unknown?: string } {
+  if (containerdVersion !== undefined) return { version: containerdVersion, from: '--containerd-version' };
+  const containerd = host.onPath('containerd');
+  if (containerd === undefined) return { version: undefined, unknown: `no containerd on the host's PATH${host.root === '/' ? '' : ` under ${host.root}`}` };
+  let output: string;
+  try {
+    output = host.run(containerd, ['--version']);
+  } catch (err) {
+    return { version: undefined, unknown: `"${containerd} --version" failed${host.root === '/' ? '' : ` inside ${host.root}`}: ${describe(err).split('\n')[0]}` };
+  }
+  const version = versionFromOutput(output);
+  if (version === undefined) return { version: undefined, unknown: `"${containerd} --version" printed ${quoted(output.trim())}` };
+  return { version, from: `"${containerd} --version"${host.root === '/' ? '' : ` in ${host.root}`}` };
+}
+
+/** Which containerd the plan was made for, how that was known, and what it does with imports. */
+function versionNote(plan: ContainerdPlan, from: string | undefined): string {
+  if (plan.rule === undefined) return plan.ruleFrom;
+  return `${plan.ruleFrom}${from === undefined ? '' : ` (${from})`}: ${ruleWords(plan.rule)}`;
 }
 
 function containerdDefaults({ host, containerdDefaults: file }: Options): TomlTable | undefined {

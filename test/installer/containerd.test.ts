@@ -1,127 +1,229 @@
 /**
- * install.sh against realistic containerd configurations, judged by the real
- * containerd 1.6: `containerd config dump` after install must be the dump
- * before plus the handler and nothing else; a second run changes no byte;
- * uninstall gives back the original dump and files; a dry run touches nothing.
+ * install.sh against realistic containerd configurations, each judged by the
+ * real containerd of its line (1.6.20 from Debian 12, 1.7.24 from trixie,
+ * 2.1.9 from sid), which sits in the host tree where install.sh asks it for
+ * its version and defaults, as on a node. For every case: a dry run touches
+ * nothing; after install `containerd config dump` is the dump before plus the
+ * handler and nothing else, the handler being the runc handler in force with
+ * the glob added to pod_annotations and the shim as BinaryName; a second run
+ * changes no byte; uninstall gives back the original dump and files.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync, existsSync, symlinkSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { at, configDump, hostTree, install, installerPrerequisites, copyProgram, parseToml, snapshot, type TomlDoc } from '../helpers/install';
+import {
+  at,
+  configDump,
+  copyProgram,
+  FIXTURES,
+  hostTree,
+  install,
+  installerPrerequisites,
+  parseToml,
+  putContainerd,
+  requireContainerd,
+  snapshot,
+  type TomlDoc,
+} from '../helpers/install';
+import { RUNTIMES_DIR, type ContainerdBuild, type ContainerdLine } from '../helpers/runtimes';
 
-const skip = installerPrerequisites({ containerd: true });
+const LINES: readonly ContainerdLine[] = ['1.6', '1.7', '2.1'];
+const skip = installerPrerequisites({ containerd: LINES });
 if (skip !== undefined) {
   t.comment(`skipping the containerd installer suite: ${skip}`);
   t.pass('skipped', { skip });
   process.exit(0);
 }
+const BUILDS = Object.fromEntries(LINES.map((line) => [line, requireContainerd(line)])) as Record<ContainerdLine, ContainerdBuild>;
 
-const CRI = 'io.containerd.grpc.v1.cri';
 const BINARY = '/usr/local/bin/strict-groups-runtime';
+const GLOB = 'strict-groups.io/*';
 /** Where install.sh keeps a file's original: outside every directory containerd or CRI-O scans. */
 const backupOf = (path: string): string => `/var/lib/strict-groups/backup${path}`;
-const HANDLER_LINE = (path: string): RegExp =>
-  new RegExp(`^  edited +${path.replace(/[.]/g, '\\.')} \\(original kept as ${backupOf(path).replace(/[.]/g, '\\.')}\\)$`, 'm');
+const escape = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const EDITED_LINE = (path: string): RegExp => new RegExp(`^  edited +${escape(path)} \\(original kept as ${escape(backupOf(path))}\\)$`, 'm');
 
-/** The node's containerd defaults, for configurations that leave runc implicit. */
-const defaultsFile = join(hostTree(null), 'containerd-defaults.toml');
-writeFileSync(defaultsFile, execFileSync('containerd', ['config', 'default']));
+/** Where the runtime handlers are in a build's dump: containerd 2.x dumps version 3, whatever the files say. */
+const runtimesPath = (build: ContainerdBuild): string[] =>
+  ['plugins', build.configVersion === 3 ? 'io.containerd.cri.v1.runtime' : 'io.containerd.grpc.v1.cri', 'containerd', 'runtimes'];
 
-function runtimesOf(dump: string): TomlDoc {
-  return at(parseToml(dump), 'plugins', CRI, 'containerd', 'runtimes') as TomlDoc;
-}
-
-/** The dump's data without the given handler, for comparing with the original. */
-function withoutHandler(dump: string, handler: string): TomlDoc {
-  const doc = parseToml(dump);
-  delete (at(doc, 'plugins', CRI, 'containerd', 'runtimes') as TomlDoc)[handler];
-  return doc;
+/** `containerd config default` of a build, saved where an operator would keep it, for the cases that pass it. */
+function defaultsFile(build: ContainerdBuild, tree: string): string {
+  const file = join(tree, 'root', `containerd-${build.line}-defaults.toml`);
+  mkdirSync(join(tree, 'root'), { recursive: true });
+  writeFileSync(file, execFileSync(join(build.binDir, 'containerd'), ['config', 'default']));
+  return file;
 }
 
 interface Case {
+  line: ContainerdLine;
   fixture: string | null;
   /** The file the handler must land in. */
   edited: string;
+  /** The config version containerd reads the files in (default 2). */
+  configVersion?: 3;
+  /** How the report names the import rule. */
+  rule: 'imports replace a plugin\'s whole section' | 'imports merge key by key';
   /** What the runtime in config.json must be. */
   runtime: string;
   systemdCgroup: boolean;
-  args?: string[];
-  /** The original state for the dump when the fixture has no config file. */
-  baseline?: string;
+  /** Put the node's containerd into the tree (default), or leave it out and pass args. */
+  nodeContainerd?: boolean;
+  args?: (build: ContainerdBuild, tree: string) => string[];
   setup?: (tree: string) => void;
 }
 
+const MAIN = '/etc/containerd/config.toml';
+const runcAt = (path: string) => (tree: string) => copyProgram(tree, path, '/usr/sbin/runc');
+const REPLACE = "imports replace a plugin's whole section";
+const MERGE = 'imports merge key by key';
+
 const CASES: Record<string, Case> = {
-  'containerd 1.6, kubeadm style: SystemdCgroup, private pause image, mirror, drop-in for another plugin': {
-    fixture: 'containerd-1.6-kubeadm',
-    edited: '/etc/containerd/config.toml',
-    runtime: '/usr/sbin/runc',
-    systemdCgroup: true,
+  // containerd 1.6.20 (Debian 12)
+  '1.6, kubeadm style: SystemdCgroup, private pause image, mirror, a drop-in for another plugin': {
+    line: '1.6', fixture: 'containerd-1.6-kubeadm', edited: MAIN, rule: REPLACE, runtime: '/usr/sbin/runc', systemdCgroup: true,
   },
-  'containerd 1.7 style: the CRI section lives in an import that replaces the main one': {
-    fixture: 'containerd-1.7-cri-in-import',
-    edited: '/etc/containerd/conf.d/20-cri.toml',
-    runtime: '/usr/local/sbin/runc',
-    systemdCgroup: true,
-    setup: (tree) => copyProgram(tree, '/usr/local/sbin/runc', '/usr/sbin/runc'),
+  "1.6, Debian's packaged config: the runc handler left implicit": {
+    line: '1.6', fixture: 'containerd-debian', edited: MAIN, rule: REPLACE, runtime: '/usr/sbin/runc', systemdCgroup: false,
   },
-  "Debian's packaged config: a CRI section with the runc handler left implicit": {
-    fixture: 'containerd-debian',
-    edited: '/etc/containerd/config.toml',
-    runtime: '/usr/sbin/runc',
-    systemdCgroup: false,
-    args: ['--containerd-defaults', defaultsFile],
+  '1.6, the CRI section in an import that replaces the main one': {
+    line: '1.6', fixture: 'containerd-1.7-cri-in-import', edited: '/etc/containerd/conf.d/20-cri.toml', rule: REPLACE,
+    runtime: '/usr/local/sbin/runc', systemdCgroup: true, setup: runcAt('/usr/local/sbin/runc'),
+  },
+  '1.6, no config file: one is created from the defaults and removed again': {
+    line: '1.6', fixture: null, edited: MAIN, rule: REPLACE, runtime: '/usr/sbin/runc', systemdCgroup: false,
+  },
+  // containerd 1.7.24 (trixie)
+  '1.7, kubeadm style: config default of 1.7, SystemdCgroup, private pause image, config_path, a drop-in for NRI': {
+    line: '1.7', fixture: 'containerd-1.7-kubeadm', edited: MAIN, rule: REPLACE, runtime: '/usr/sbin/runc', systemdCgroup: true,
+  },
+  "1.7, Debian's packaged config (trixie ships the same file)": {
+    line: '1.7', fixture: 'containerd-debian', edited: MAIN, rule: REPLACE, runtime: '/usr/sbin/runc', systemdCgroup: false,
+  },
+  '1.7, the CRI section in an import that replaces the main one': {
+    line: '1.7', fixture: 'containerd-1.7-cri-in-import', edited: '/etc/containerd/conf.d/20-cri.toml', rule: REPLACE,
+    runtime: '/usr/local/sbin/runc', systemdCgroup: true, setup: runcAt('/usr/local/sbin/runc'),
+  },
+  '1.7, a split version 2 CRI section: the drop-in replaces the main one, whose runc settings are not in force': {
+    line: '1.7', fixture: 'containerd-v2-cri-split', edited: '/etc/containerd/conf.d/10-cdi.toml', rule: REPLACE, runtime: '/usr/sbin/runc', systemdCgroup: false,
+  },
+  // containerd 2.1.9 (sid)
+  '2.1, kubeadm style: config default of 2.1, SystemdCgroup, private pause image, config_path, drop-ins for tracing and another handler': {
+    line: '2.1', fixture: 'containerd-2.1-kubeadm', edited: MAIN, rule: MERGE, configVersion: 3, runtime: '/usr/sbin/runc', systemdCgroup: true,
+  },
+  '2.1, the runc handler in conf.d/ and the CRI runtime section split across drop-ins': {
+    line: '2.1', fixture: 'containerd-2.1-runc-in-conf.d', edited: '/etc/containerd/conf.d/20-runc.toml', rule: MERGE, configVersion: 3,
+    runtime: '/usr/local/sbin/runc', systemdCgroup: true, setup: runcAt('/usr/local/sbin/runc'),
+  },
+  '2.1, config default kept as it is, SystemdCgroup switched on by a drop-in merged into the runc handler': {
+    line: '2.1', fixture: 'containerd-2.1-systemd-drop-in', edited: '/etc/containerd/conf.d/10-systemd-cgroup.toml', rule: MERGE, configVersion: 3,
+    runtime: '/usr/sbin/runc', systemdCgroup: true,
+  },
+  "2.1, Debian's packaged config (sid ships the same version 2 file, migrated when loaded)": {
+    line: '2.1', fixture: 'containerd-debian', edited: MAIN, rule: MERGE, runtime: '/usr/sbin/runc', systemdCgroup: false,
+  },
+  '2.1, a plain version 3 config': {
+    line: '2.1', fixture: 'containerd-2.x', edited: MAIN, rule: MERGE, configVersion: 3, runtime: '/usr/sbin/runc', systemdCgroup: true,
+  },
+  '2.1 on a node upgraded from 1.6: the kubeadm version 2 config, migrated when loaded': {
+    line: '2.1', fixture: 'containerd-1.6-kubeadm', edited: MAIN, rule: MERGE, runtime: '/usr/sbin/runc', systemdCgroup: true,
+  },
+  '2.1 on a node upgraded from 1.7: its config default (sandbox_mode) and NRI drop-in': {
+    line: '2.1', fixture: 'containerd-1.7-kubeadm', edited: MAIN, rule: MERGE, runtime: '/usr/sbin/runc', systemdCgroup: true,
+  },
+  '2.1, a split version 2 CRI section: merged, so the main file\'s runc handler is in force': {
+    line: '2.1', fixture: 'containerd-v2-cri-split', edited: MAIN, rule: MERGE, runtime: '/usr/sbin/runc', systemdCgroup: true,
+  },
+  '2.1, the CRI section in a version 2 import, merged over the main one': {
+    line: '2.1', fixture: 'containerd-1.7-cri-in-import', edited: '/etc/containerd/conf.d/20-cri.toml', rule: MERGE,
+    runtime: '/usr/local/sbin/runc', systemdCgroup: true, setup: runcAt('/usr/local/sbin/runc'),
+  },
+  '2.1, no config file: one is created holding only the handler, containerd keeps its built-in runc': {
+    line: '2.1', fixture: null, edited: MAIN, rule: MERGE, configVersion: 3, runtime: '/usr/sbin/runc', systemdCgroup: false,
+  },
+  // containerd that install.sh cannot run: what the operator passes instead
+  '2.1 not runnable in the host root: --containerd-version and --containerd-defaults instead': {
+    line: '2.1', fixture: 'containerd-v2-cri-split', edited: MAIN, rule: MERGE, runtime: '/usr/sbin/runc', systemdCgroup: true,
+    nodeContainerd: false, args: (build, tree) => ['--containerd-version', build.version, '--containerd-defaults', defaultsFile(build, tree)],
+  },
+  '1.7 not runnable in the host root: --containerd-version and --containerd-defaults instead': {
+    line: '1.7', fixture: 'containerd-v2-cri-split', edited: '/etc/containerd/conf.d/10-cdi.toml', rule: REPLACE, runtime: '/usr/sbin/runc', systemdCgroup: false,
+    nodeContainerd: false, args: (build, tree) => ['--containerd-version', build.version, '--containerd-defaults', defaultsFile(build, tree)],
   },
 };
 
+/** The dump's data without one handler. */
+function withoutHandler(dump: string, build: ContainerdBuild, handler: string): TomlDoc {
+  const doc = parseToml(dump);
+  delete (at(doc, ...runtimesPath(build)) as TomlDoc)[handler];
+  return doc;
+}
+
+/** Lines of a report, for messages. */
+const report = (run: { stdout: string; stderr: string }): string => `${run.stdout}\n${run.stderr}`;
+
 for (const [name, c] of Object.entries(CASES)) {
   t.test(name, async (t) => {
+    const build = BUILDS[c.line];
     const tree = hostTree(c.fixture);
     t.teardown(() => rmSync(tree, { recursive: true, force: true }));
+    mkdirSync(join(tree, 'etc/containerd'), { recursive: true });
+    if (c.nodeContainerd !== false) putContainerd(tree, build);
     c.setup?.(tree);
+    const args = ['--cri', 'containerd', ...(c.args?.(build, tree) ?? [])];
     const original = snapshot(tree);
-    const before = await configDump(tree);
+    const before = await configDump(tree, build);
+    const created = c.fixture === null;
 
-    const first = await install(tree, '--cri', 'containerd', ...(c.args ?? []));
-    t.equal(first.exitCode, 0, `install succeeds: ${first.stderr}`);
-    t.match(first.stdout, HANDLER_LINE(c.edited), 'it says which file it edited and where the original is');
-    t.match(first.stdout, /^  installed +\/usr\/local\/bin\/strict-groups-runtime$/m);
+    const dry = await install(tree, ...args, '--dry-run');
+    t.equal(dry.exitCode, 0, `dry run succeeds: ${report(dry)}`);
+    t.same(snapshot(tree), original, 'the dry run touches nothing');
+    t.match(dry.stdout, new RegExp(`^  would ${created ? 'create' : 'edit'} +${escape(c.edited)}`, 'm'), 'it says which file it would change');
+    t.match(dry.stdout, /^ +\+ BinaryName = "\/usr\/local\/bin\/strict-groups-runtime"$/m, 'and shows the lines');
+
+    const first = await install(tree, ...args);
+    t.equal(first.exitCode, 0, `install succeeds: ${report(first)}`);
+    t.match(first.stdout, created ? new RegExp(`^  created +${escape(c.edited)}$`, 'm') : EDITED_LINE(c.edited), 'it says which file it changed and where the original is');
+    t.match(first.stdout, new RegExp(`^  note +.*: ${escape(c.rule)}; config version ${c.configVersion ?? 2}$`, 'm'), 'it says how imports combine on this containerd');
+    if (c.nodeContainerd !== false) t.match(first.stdout, `containerd ${build.version} ("/usr/bin/containerd --version" in ${tree})`, 'the version asked of the node\'s containerd');
+    else t.match(first.stdout, `containerd ${build.version} (--containerd-version)`, 'the version the operator gave');
     t.match(first.stdout, /kubectl apply -f runtimeclass\.yaml/, 'it says what is left to do');
 
-    const after = await configDump(tree);
-    t.same(withoutHandler(after, 'strict-groups'), parseToml(before), 'config dump: nothing changed but the new handler');
-    t.not(after, before);
-    const runc = runtimesOf(before)['runc'] as TomlDoc;
-    const handler = runtimesOf(after)['strict-groups'] as TomlDoc;
-    t.equal(handler['runtime_type'], 'io.containerd.runc.v2');
-    t.same(handler['pod_annotations'], [...(runc['pod_annotations'] as string[]), 'strict-groups.io/*']);
-    t.same(handler['options'], { ...(runc['options'] as TomlDoc), BinaryName: BINARY }, "runc's options copied, the shim as BinaryName");
-    t.equal(at(handler, 'options', 'SystemdCgroup'), c.systemdCgroup);
+    const after = await configDump(tree, build);
+    t.same(withoutHandler(after, build, 'strict-groups'), parseToml(before), 'config dump: nothing changed but the new handler');
+    const runc = at(parseToml(before), ...runtimesPath(build), 'runc') as TomlDoc;
+    const handler = at(parseToml(after), ...runtimesPath(build), 'strict-groups') as TomlDoc;
+    t.same(
+      handler,
+      { ...runc, pod_annotations: [...((runc['pod_annotations'] as string[] | undefined) ?? []), GLOB], options: { ...(runc['options'] as TomlDoc), BinaryName: BINARY } },
+      'the handler is the runc handler in force, with the glob and the shim as BinaryName',
+    );
+    t.equal(at(handler, 'options', 'SystemdCgroup'), c.systemdCgroup, 'SystemdCgroup as the runc handler has it');
     t.same(
       JSON.parse(readFileSync(join(tree, 'etc/strict-groups/config.json'), 'utf8')),
       { runtime: c.runtime, defaultPolicy: 'Strict', allowPolicyOverride: true, honorKeepGids: false, auditLog: '/var/log/strict-groups/audit.log' },
       'config.json names the runtime the runc handler used',
     );
     t.ok(readFileSync(join(tree, BINARY)).equals(readFileSync(join(__dirname, '../../dist/strict-groups-runtime'))), 'the binary is installed');
-    t.equal(readFileSync(join(tree, backupOf(c.edited)), 'latin1'), original[c.edited.slice(1)]?.replace(/^\d+ /, ''), 'the backup is the original');
+    if (!created) t.equal(readFileSync(join(tree, backupOf(c.edited)), 'latin1'), original[c.edited.slice(1)]?.replace(/^\d+ /, ''), 'the backup is the original');
 
     const installed = snapshot(tree);
-    const second = await install(tree, '--cri', 'containerd', ...(c.args ?? []));
-    t.equal(second.exitCode, 0, second.stderr);
+    const second = await install(tree, ...args);
+    t.equal(second.exitCode, 0, report(second));
     t.same(snapshot(tree), installed, 'a second run changes no byte');
     t.match(second.stdout, /^  unchanged +CRI runtime configuration$/m);
     t.match(second.stdout, /^  unchanged +\/usr\/local\/bin\/strict-groups-runtime$/m);
     t.notMatch(second.stdout, /restart/, 'nothing to restart');
 
     const removal = await install(tree, '--cri', 'containerd', '--uninstall');
-    t.equal(removal.exitCode, 0, removal.stderr);
-    t.equal(await configDump(tree), before, 'uninstall: config dump is the original again');
+    t.equal(removal.exitCode, 0, report(removal));
+    t.equal(await configDump(tree, build), before, 'uninstall: config dump is the original again');
     const left = snapshot(tree);
     for (const [path, content] of Object.entries(original)) t.equal(left[path], content, `uninstall: ${path} is the original`);
-    t.notOk(existsSync(join(tree, backupOf(c.edited))), 'the backup has served and is gone');
+    if (created) t.notOk(existsSync(join(tree, c.edited)), 'the file install.sh created is gone');
+    t.notOk(existsSync(join(tree, backupOf(c.edited))), 'no backup is left');
     t.ok(existsSync(join(tree, BINARY)), 'the binary stays for containers that still need it to stop');
-    t.match(removal.stdout, /are kept: containers started through the handler need the binary to stop/);
 
     const again = await install(tree, '--cri', 'containerd', '--uninstall');
     t.equal(again.exitCode, 0);
@@ -129,61 +231,53 @@ for (const [name, c] of Object.entries(CASES)) {
   });
 }
 
-t.test('no config file: one is created from the defaults and removed again', async (t) => {
-  const tree = hostTree(null);
-  t.teardown(() => rmSync(tree, { recursive: true, force: true }));
-  // containerd with no config file runs on its defaults: a file of nothing but the version.
-  mkdirSync(join(tree, 'etc/containerd'), { recursive: true });
-  writeFileSync(join(tree, 'etc/containerd/config.toml'), 'version = 2\n');
-  const defaults = await configDump(tree);
-  rmSync(join(tree, 'etc/containerd/config.toml'));
-
-  const run = await install(tree, '--cri', 'containerd', '--containerd-defaults', defaultsFile);
-  t.equal(run.exitCode, 0, run.stderr);
-  t.match(run.stdout, /^  created +\/etc\/containerd\/config\.toml$/m);
-  t.same(withoutHandler(await configDump(tree), 'strict-groups'), parseToml(defaults), 'the defaults, runc handler included, plus the handler');
-
-  const removal = await install(tree, '--cri', 'containerd', '--uninstall');
-  t.equal(removal.exitCode, 0, removal.stderr);
-  t.notOk(existsSync(join(tree, 'etc/containerd/config.toml')), 'the file install.sh created is gone');
+t.test("Debian's packaged config.toml is the same file in bookworm, trixie and sid", async (t) => {
+  const fixture = readFileSync(join(FIXTURES, 'containerd-debian/etc/containerd/config.toml'));
+  for (const [where, file] of [
+    ['bookworm (installed)', '/etc/containerd/config.toml'],
+    ['trixie', join(RUNTIMES_DIR, 'containerd-trixie/etc/containerd/config.toml')],
+    ['sid', join(RUNTIMES_DIR, 'containerd-sid/etc/containerd/config.toml')],
+  ] as const) {
+    t.ok(readFileSync(file).equals(fixture), `${where}: ${file} is the fixture`);
+  }
 });
 
-t.test('--dry-run shows the change and touches nothing', async (t) => {
-  const tree = hostTree('containerd-1.6-kubeadm');
+t.test("containerd's version unknown where it matters: refused, saying what to pass", async (t) => {
+  const tree = hostTree('containerd-v2-cri-split');
   t.teardown(() => rmSync(tree, { recursive: true, force: true }));
   const original = snapshot(tree);
-  const run = await install(tree, '--cri', 'containerd', '--dry-run');
-  t.equal(run.exitCode, 0, run.stderr);
-  t.same(snapshot(tree), original, 'no file changed');
-  t.notOk(existsSync(join(tree, BINARY)), 'no binary installed');
-  t.match(run.stdout, /\(dry run: nothing is changed\)/);
-  t.match(run.stdout, /^  would install +\/usr\/local\/bin\/strict-groups-runtime$/m);
-  t.match(run.stdout, /^  would edit +\/etc\/containerd\/config\.toml/m);
-  t.match(run.stdout, /^ +\+ \[plugins\."io\.containerd\.grpc\.v1\.cri"\.containerd\.runtimes\.strict-groups\]$/m, 'the diff shows the handler');
-  t.match(run.stdout, /^ +\+ BinaryName = "\/usr\/local\/bin\/strict-groups-runtime"$/m);
-});
+  const refused = await install(tree, '--cri', 'containerd');
+  t.equal(refused.exitCode, 1, report(refused));
+  t.match(refused.stderr, `containerd's version is unknown (no containerd on the host's PATH under ${tree}), and this configuration depends on it`);
+  // Before 2.0 the drop-in's CRI section would be the whole section, leaving runc implicit.
+  t.match(
+    refused.stderr,
+    `containerd before 2.0 (imports replace a plugin's whole section) cannot be served (/etc/containerd/conf.d/10-cdi.toml has no runtime handlers and containerd's defaults are unknown (could not run "containerd config default"); pass --containerd-defaults FILE), containerd 2.0+ (imports merge key by key) can.`,
+  );
+  t.match(refused.stderr, /Pass --containerd-version with the version "containerd --version" prints on the node/);
+  t.same(snapshot(tree), original, 'nothing written');
 
-t.test('containerd 2.x, config version 3: the handler goes under io.containerd.cri.v1.runtime', async (t) => {
-  const tree = hostTree('containerd-2.x');
-  t.teardown(() => rmSync(tree, { recursive: true, force: true }));
-  const path = join(tree, 'etc/containerd/config.toml');
-  const original = readFileSync(path, 'utf8');
-  const run = await install(tree, '--cri', 'containerd', '--handler', 'sg');
-  t.equal(run.exitCode, 0, run.stderr);
-  // No containerd 2.x here: its TOML data must be the old data plus the handler.
-  const edited = parseToml(readFileSync(path, 'utf8'));
-  const runtimes = at(edited, 'plugins', 'io.containerd.cri.v1.runtime', 'containerd', 'runtimes') as TomlDoc;
-  t.same(runtimes['sg'], {
-    runtime_type: 'io.containerd.runc.v2',
-    sandboxer: 'podsandbox',
-    pod_annotations: ['strict-groups.io/*'],
-    options: { SystemdCgroup: true, BinaryName: BINARY },
+  t.test('a containerd that cannot run in the host root says why', async (t) => {
+    // The binary without its C library: chroot cannot start it.
+    copyProgram(tree, '/usr/bin/containerd', join(BUILDS['2.1'].binDir, 'containerd'));
+    const run = await install(tree, '--cri', 'containerd');
+    t.equal(run.exitCode, 1);
+    t.match(run.stderr, `containerd's version is unknown ("/usr/bin/containerd --version" failed inside ${tree}: `);
   });
-  delete runtimes['sg'];
-  t.same(edited, parseToml(original), 'nothing else changed');
-  const removal = await install(tree, '--cri', 'containerd', '--uninstall');
-  t.equal(removal.exitCode, 0, removal.stderr);
-  t.equal(readFileSync(path, 'utf8'), original, 'uninstall gives back the original bytes');
+
+  t.test('the same layout with every rule agreeing goes ahead without the version', async (t) => {
+    const plain = hostTree('containerd-1.6-kubeadm');
+    t.teardown(() => rmSync(plain, { recursive: true, force: true }));
+    const run = await install(plain, '--cri', 'containerd', '--dry-run');
+    t.equal(run.exitCode, 0, report(run));
+    t.match(run.stdout, /note +containerd's version is unknown \(no containerd on the host's PATH under .*\), and the result is the same for every version; config version 2/);
+  });
+
+  t.test('a bad --containerd-version', async (t) => {
+    const run = await install(tree, '--cri', 'containerd', '--containerd-version', 'latest');
+    t.equal(run.exitCode, 1);
+    t.match(run.stderr, /--containerd-version "latest" is not a version; give what "containerd --version" prints on the node as its third word, e.g. 1\.7\.24 or 2\.1\.9/);
+  });
 });
 
 t.test('refusals leave everything as it was', async (t) => {
@@ -191,7 +285,7 @@ t.test('refusals leave everything as it was', async (t) => {
     const tree = hostTree(null);
     t.teardown(() => rmSync(tree, { recursive: true, force: true }));
     mkdirSync(join(tree, 'usr/share/containerd'), { recursive: true });
-    writeFileSync(join(tree, 'usr/share/containerd/config.toml'), readFileSync(join(__dirname, '../fixtures/installer/containerd-1.6-kubeadm/etc/containerd/config.toml')));
+    writeFileSync(join(tree, 'usr/share/containerd/config.toml'), readFileSync(join(FIXTURES, 'containerd-1.6-kubeadm/etc/containerd/config.toml')));
     mkdirSync(join(tree, 'etc/containerd'), { recursive: true });
     symlinkSync('/usr/share/containerd/config.toml', join(tree, 'etc/containerd/config.toml'));
     const original = snapshot(tree);
@@ -236,6 +330,17 @@ t.test('refusals leave everything as it was', async (t) => {
     t.match(run.stderr, /config version 1 is not supported; convert it to version 2/);
   });
 
+  t.test('a version 3 config on a containerd 1.7', async (t) => {
+    const tree = hostTree('containerd-2.x');
+    t.teardown(() => rmSync(tree, { recursive: true, force: true }));
+    putContainerd(tree, BUILDS['1.7']);
+    const original = snapshot(tree);
+    const run = await install(tree, '--cri', 'containerd');
+    t.equal(run.exitCode, 1);
+    t.match(run.stderr, `/etc/containerd/config.toml is config version 3, which only containerd 2.0+ reads, but the node runs containerd ${BUILDS['1.7'].version}`);
+    t.same(snapshot(tree), original);
+  });
+
   t.test('an unknown option and a bad handler name', async (t) => {
     const tree = hostTree('containerd-1.6-kubeadm');
     t.teardown(() => rmSync(tree, { recursive: true, force: true }));
@@ -263,7 +368,7 @@ t.test("the real runtime is found as the host sees it: links resolve inside the 
   t.match(found.stdout, /would write +\/etc\/strict-groups\/config\.json \(runtime \/usr\/sbin\/runc,/);
 });
 
-t.test('--cri auto finds the CRI runtime, and will not guess between two', async (t) => {
+t.test('--cri auto finds the CRI runtime, and will not guess between two', async (t: Test) => {
   const tree = hostTree('containerd-1.6-kubeadm');
   t.teardown(() => rmSync(tree, { recursive: true, force: true }));
   const run = await install(tree, '--dry-run');

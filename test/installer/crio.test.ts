@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { SHIM } from '../helpers/oci';
 import { INSTALL_SH, at, hostTree, install, installerPrerequisites, copyProgram, parseToml, snapshot } from '../helpers/install';
 
-const skip = installerPrerequisites({ containerd: false });
+const skip = installerPrerequisites({ containerd: [] });
 if (skip !== undefined) {
   t.comment(`skipping the CRI-O installer suite: ${skip}`);
   t.pass('skipped', { skip });

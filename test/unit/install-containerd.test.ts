@@ -3,16 +3,15 @@ import t, { type Test } from 'tap';
 import { parse } from 'smol-toml';
 import {
   handlerTable,
-  loadContainerdConfig,
-  nameMatcher,
   planContainerdInstall,
   planContainerdUninstall,
   POD_ANNOTATIONS_GLOB,
-  type ConfigReader,
   type ContainerdPlan,
   type FileEdit,
   type HandlerRequest,
 } from '../../src/install/containerd';
+import { effectiveConfigVersion, loadContainerdConfig, nameMatcher, type ConfigReader } from '../../src/install/containerd-files';
+import { parseContainerdVersion } from '../../src/install/containerd-version';
 import { canonicalToml, tableAt, withValueAt, type TomlTable } from '../../src/install/toml';
 
 const MAIN = '/etc/containerd/config.toml';
@@ -52,9 +51,16 @@ function applied(files: Map<string, string>, edits: readonly FileEdit[]): Record
   return Object.fromEntries(next);
 }
 
-const request = (defaults?: TomlTable, handler = 'strict-groups'): HandlerRequest => ({ handler, binaryName: SHIM, defaults });
-const plan = (files: Record<string, string>, defaults?: TomlTable, handler?: string): ContainerdPlan =>
-  planContainerdInstall(loadContainerdConfig(fsReader(files), MAIN), request(defaults, handler));
+/** A request; `containerd` is the node's version as --containerd-version takes it, unknown when left out. */
+const request = (defaults?: TomlTable, handler = 'strict-groups', containerd?: string): HandlerRequest => ({
+  handler,
+  binaryName: SHIM,
+  defaults,
+  containerd: containerd === undefined ? undefined : parseContainerdVersion(containerd)!,
+  versionUnknown: 'not asked in this test',
+});
+const plan = (files: Record<string, string>, defaults?: TomlTable, handler?: string, containerd?: string): ContainerdPlan =>
+  planContainerdInstall(loadContainerdConfig(fsReader(files), MAIN), request(defaults, handler, containerd));
 const toml = (text: string): TomlTable => parse(text, { integersAsBigInt: true });
 /** Equal TOML data, whatever the key order; integers and floats told apart. */
 const same = (t: Test, actual: unknown, expected: unknown, message = 'same TOML data'): void => {
@@ -133,6 +139,18 @@ const DEFAULTS_V3 = toml(`version = 3
         runtime_type = "io.containerd.runc.v2"
         [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
           SystemdCgroup = false
+`);
+
+/** containerd 2.1's defaults for its runc handler, with a key the version 2 form lacks. */
+const DEFAULTS_V3_RUNC_IN_V2 = toml(`version = 3
+
+[plugins."io.containerd.cri.v1.runtime".containerd]
+  default_runtime_name = "runc"
+  [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]
+    runtime_type = "io.containerd.runc.v2"
+    sandboxer = "podsandbox"
+    [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
+      SystemdCgroup = false
 `);
 
 t.test('nameMatcher: Go path.Match on one name', async (t) => {
@@ -242,7 +260,8 @@ t.test('loadContainerdConfig', async (t) => {
     t.strictSame(reader.reads.toSorted(), files.map((file) => file.path).toSorted());
     t.equal(files[4]!.text, 'x = 1\n');
     same(t, files[4]!.table, { x: 1n });
-    t.strictSame(files.map((file) => file.version), [2, 2, 2, 2, 2]);
+    // Only main says which version it is.
+    t.strictSame(files.map((file) => file.declaredVersion), [2, undefined, undefined, undefined, undefined]);
   });
 
   t.test('a cycle main -> a -> main terminates', async (t) => {
@@ -352,23 +371,28 @@ t.test('loadContainerdConfig', async (t) => {
     });
   });
 
-  t.test('an absent main config: text null, version 0, no imports', async (t) => {
+  t.test('an absent main config: text null, no version, no imports', async (t) => {
     const files = loadContainerdConfig(fsReader({ '/etc/containerd/conf.d/a.toml': 'x = 1\n' }), MAIN);
     t.equal(files.length, 1);
     t.equal(files[0]!.path, MAIN);
     t.equal(files[0]!.text, null);
-    t.equal(files[0]!.version, 0);
+    t.equal(files[0]!.declaredVersion, undefined);
+    t.equal(effectiveConfigVersion(files), undefined);
     same(t, files[0]!.table, {});
   });
 
-  t.test('an import\'s own version wins, else the main file\'s', async (t) => {
+  t.test('the last file that names a version decides it for all (containerd merges `version` like any value)', async (t) => {
     const files = loadContainerdConfig(
       fsReader({ [MAIN]: 'version = 2\nimports = ["a.toml", "b.toml"]\n', '/etc/containerd/a.toml': 'version = 3\n', '/etc/containerd/b.toml': 'x = 1\n' }),
       MAIN,
     );
-    t.strictSame(files.map((file) => [file.path, file.version]), [[MAIN, 2], ['/etc/containerd/a.toml', 3], ['/etc/containerd/b.toml', 2]]);
+    t.strictSame(files.map((file) => [file.path, file.declaredVersion]), [[MAIN, 2], ['/etc/containerd/a.toml', 3], ['/etc/containerd/b.toml', undefined]]);
+    t.equal(effectiveConfigVersion(files), 3, 'a version 3 drop-in makes containerd 2.x read the version 2 main file as version 3 too');
     const v3 = loadContainerdConfig(fsReader({ [MAIN]: 'version = 3\nimports = ["b.toml"]\n', '/etc/containerd/b.toml': '' }), MAIN);
-    t.strictSame(v3.map((file) => file.version), [3, 3]);
+    t.strictSame(v3.map((file) => file.declaredVersion), [3, undefined]);
+    t.equal(effectiveConfigVersion(v3), 3);
+    const back = loadContainerdConfig(fsReader({ [MAIN]: 'version = 3\nimports = ["b.toml"]\n', '/etc/containerd/b.toml': 'version = 2\n' }), MAIN);
+    t.equal(effectiveConfigVersion(back), 2, 'and a version 2 drop-in makes 2.x migrate everything');
   });
 
   t.test('a glob whose name has a dash', async (t) => {
@@ -479,13 +503,39 @@ ${END_LINE}`,
       t.equal(moved.edits[1]!.after, result.edits[0]!.after);
     });
 
-    t.test('the last of several files defining the section wins', async (t) => {
+    t.test('the version unknown: the same edits under both rules, so it goes ahead', async (t) => {
+      t.equal(result.rule, undefined);
+      t.match(result.ruleFrom, /unknown \(not asked in this test\), and the result is the same for every version/);
+      const old = plan(files, undefined, undefined, '1.7.24');
+      const merging = plan(files, undefined, undefined, '2.1.9');
+      t.equal(old.rule, 'replace');
+      t.equal(merging.rule, 'merge');
+      t.strictSame(old.edits, result.edits);
+      t.strictSame(merging.edits, result.edits);
+    });
+
+    t.test('runc split across files: before 2.0 the last section replaces, from 2.0 they merge', async (t) => {
       const later = '/etc/containerd/conf.d/zz.toml';
       const laterText = `[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]\n  runtime_type = "io.containerd.runc.v2"\n`;
-      const last = plan({ ...files, [later]: laterText });
-      t.equal(last.target, later);
-      t.strictSame(last.edits.map((edit) => edit.path), [later]);
-      t.equal(last.runtimeBinary, '');
+      const split = { ...files, [later]: laterText };
+      const old = plan(split, undefined, undefined, '1.7.24');
+      t.equal(old.target, later, '1.x: the last file defining the section is the section');
+      t.strictSame(old.edits.map((edit) => edit.path), [later]);
+      t.equal(old.runtimeBinary, '', 'its runc handler has no BinaryName');
+      same(t, handlerOf(old), { runtime_type: 'io.containerd.runc.v2', pod_annotations: [POD_ANNOTATIONS_GLOB], options: { BinaryName: SHIM } });
+
+      const merging = plan(split, undefined, undefined, '2.0.0');
+      t.equal(merging.target, later, '2.0+: the last file holding the runc handler');
+      t.equal(merging.runtimeBinary, '/opt/runc/bin/runc', 'the runc handler merged from every file');
+      same(t, handlerOf(merging), { runtime_type: 'io.containerd.runc.v2', pod_annotations: [POD_ANNOTATIONS_GLOB], options: { SystemdCgroup: true, BinaryName: SHIM } });
+
+      t.throws(() => plan(split), {
+        name: 'ShimError',
+        message:
+          `containerd's version is unknown (not asked in this test), and this configuration depends on it: ` +
+          `containerd before 2.0 (imports replace a plugin's whole section) and containerd 2.0+ (imports merge key by key) read the "runc" handler differently (options.SystemdCgroup). ` +
+          `Pass --containerd-version with the version "containerd --version" prints on the node (e.g. --containerd-version 1.7.24 or 2.1.9)`,
+      });
     });
   });
 
@@ -517,10 +567,23 @@ ${END_LINE}`,
       t.strictSame(plan({ [MAIN]: result.edits[0]!.after! }, DEFAULTS_V2).edits, []);
     });
 
-    t.test('idempotent without them: the runc handler the block wrote out stands in', async (t) => {
-      const again = plan({ [MAIN]: result.edits[0]!.after! });
+    t.test('idempotent without them, the version known: the runc handler the block wrote out stands in', async (t) => {
+      const again = plan({ [MAIN]: result.edits[0]!.after! }, undefined, undefined, '1.6.20');
       t.strictSame(again.edits, []);
       t.equal(again.wroteDefaultHandler, true);
+    });
+
+    t.test('containerd 2.x reads the same file: its built-in runc handler stays, so only the handler is added', async (t) => {
+      const merging = plan({ [MAIN]: text }, DEFAULTS_V3_RUNC_IN_V2);
+      t.equal(merging.rule, 'merge');
+      t.equal(merging.wroteDefaultHandler, false);
+      t.equal(merging.plugin, CRI2, 'the version 2 section, which containerd 2.x migrates');
+      same(t, toml(merging.edits[0]!.after!), withValueAt(toml(text), [...RUNTIMES2, 'strict-groups'], {
+        runtime_type: 'io.containerd.runc.v2',
+        sandboxer: 'podsandbox',
+        pod_annotations: [POD_ANNOTATIONS_GLOB],
+        options: { SystemdCgroup: false, BinaryName: SHIM },
+      }));
     });
 
     t.test('a main file with no CRI section at all', async (t) => {
@@ -562,21 +625,23 @@ ${END_LINE}`,
     const installed = { [MAIN]: edit.after! };
     t.strictSame(planContainerdUninstall(loadContainerdConfig(fsReader(installed), MAIN)), [{ path: MAIN, before: edit.after, after: null }]);
     t.strictSame(plan(installed, DEFAULTS_V2).edits, [], 'idempotent');
-    t.strictSame(plan(installed).edits, [], 'idempotent without the defaults too');
+    t.strictSame(plan(installed, undefined, undefined, '1.6.20').edits, [], 'idempotent without the defaults too, the version known');
 
-    t.test('containerd 2.x defaults: version 3 and its plugin', async (t) => {
+    t.test('containerd 2.x defaults: version 3 and its plugin, the built-in runc left to containerd', async (t) => {
       const v3 = plan({}, DEFAULTS_V3);
       t.equal(v3.version, 3);
-      t.ok(v3.edits[0]!.after!.startsWith(`${BEGIN_LINE}version = 3\n\n[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]\n`));
+      t.equal(v3.wroteDefaultHandler, false);
+      t.ok(v3.edits[0]!.after!.startsWith(`${BEGIN_LINE}version = 3\n\n[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.strict-groups]\n`));
       same(t, toml(v3.edits[0]!.after!)['version'], 3n);
       same(t, (toml(v3.edits[0]!.after!)['plugins'] as TomlTable)[CRI3], {
         containerd: {
           runtimes: {
-            runc: { runtime_type: 'io.containerd.runc.v2', options: { SystemdCgroup: false } },
             'strict-groups': { runtime_type: 'io.containerd.runc.v2', pod_annotations: [POD_ANNOTATIONS_GLOB], options: { SystemdCgroup: false, BinaryName: SHIM } },
           },
         },
       });
+      t.strictSame(plan({ [MAIN]: v3.edits[0]!.after! }, DEFAULTS_V3).edits, [], 'idempotent');
+      t.strictSame(planContainerdUninstall(loadContainerdConfig(fsReader({ [MAIN]: v3.edits[0]!.after! }), MAIN)), [{ path: MAIN, before: v3.edits[0]!.after, after: null }]);
     });
 
     t.test('no main config and no defaults: a ShimError', async (t) => {
@@ -723,18 +788,19 @@ ${runtimes}`;
     }));
     t.strictSame(plan({ [MAIN]: result.edits[0]!.after! }).edits, []);
 
-    t.test('a version 3 config without runtimes uses the 2.x defaults', async (t) => {
+    t.test('a version 3 config without runtimes: the handler copies the built-in runc, which containerd 2.x keeps', async (t) => {
       const bare = 'version = 3\n[plugins."io.containerd.cri.v1.runtime"]\n  enable_selinux = false\n';
       const r = plan({ [MAIN]: bare }, DEFAULTS_V3);
-      t.equal(r.wroteDefaultHandler, true);
-      same(t, toml(r.edits[0]!.after!), withValueAt(withValueAt(toml(bare), [...RUNTIMES3, 'runc'], {
-        runtime_type: 'io.containerd.runc.v2',
-        options: { SystemdCgroup: false },
-      }), [...RUNTIMES3, 'strict-groups'], {
+      t.equal(r.wroteDefaultHandler, false);
+      same(t, toml(r.edits[0]!.after!), withValueAt(toml(bare), [...RUNTIMES3, 'strict-groups'], {
         runtime_type: 'io.containerd.runc.v2',
         pod_annotations: [POD_ANNOTATIONS_GLOB],
         options: { SystemdCgroup: false, BinaryName: SHIM },
       }));
+      t.throws(() => plan({ [MAIN]: bare }), {
+        name: 'ShimError',
+        message: `${MAIN} has no runtime handlers and containerd's defaults are unknown (could not run "containerd config default"); pass --containerd-defaults FILE`,
+      });
     });
 
     t.test('a leftover version 2 plugin section in a version 3 file is not the target', async (t) => {
@@ -865,14 +931,29 @@ t.test('configurations the installer refuses to guess about', async (t) => {
     t.doesNotThrow(() => loadContainerdConfig(fsReader({ [MAIN]: 'version = 2\ndisabled_plugins = ["io.containerd.snapshotter.v1.btrfs"]\n' }), MAIN));
   });
 
-  t.test('a version 3 CRI section split across files: 2.0 replaces, 2.1+ merges', async (t) => {
+  t.test('a version 3 CRI section split across files: containerd 2.0+ merges them, so no refusal', async (t) => {
     const files = {
       [MAIN]: `version = 3\nimports = ["/etc/containerd/conf.d/10-cdi.toml"]\n[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]\nruntime_type = "io.containerd.runc.v2"\n`,
       '/etc/containerd/conf.d/10-cdi.toml': `version = 3\n[plugins."io.containerd.cri.v1.runtime"]\nenable_cdi = true\n`,
     };
-    t.throws(() => plan(files), {
+    const result = plan(files);
+    t.equal(result.rule, 'merge');
+    t.match(result.ruleFrom, /config version 3, which only 2\.0\+ reads/);
+    t.equal(result.target, MAIN, 'the file that holds the runc handler');
+    t.strictSame(result.edits.map((edit) => edit.path), [MAIN]);
+  });
+
+  t.test('a version 3 file on a containerd 1.x', async (t) => {
+    t.throws(() => plan({ [MAIN]: 'version = 3\n' }, undefined, undefined, '1.7.24'), {
       name: 'ShimError',
-      message: `the CRI runtime section is defined in several files (${MAIN}, /etc/containerd/conf.d/10-cdi.toml): containerd 2.0 uses the last, 2.1+ merges them; add the handler by hand`,
+      message: `${MAIN} is config version 3, which only containerd 2.0+ reads, but the node runs containerd 1.7.24; check --containerd-version or the file`,
+    });
+  });
+
+  t.test("defaults that are not the node's containerd's", async (t) => {
+    t.throws(() => plan({ [MAIN]: REALISTIC }, DEFAULTS_V3, undefined, '1.7.24'), {
+      name: 'ShimError',
+      message: `containerd's defaults are config version 3, which is not what containerd 1.7.24 prints; pass the node's own "containerd config default" as --containerd-defaults`,
     });
   });
 });
