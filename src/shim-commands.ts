@@ -25,6 +25,9 @@ commands:
                            container ID (default: the bundle directory's name,
                            as containerd names it) at PATH (default: where the
                            environment says, else /run/containerd/containerd.sock)
+  report [options]         every container the runtime knows on this node, and
+                           what strict-groups decided for it (table, JSON, or
+                           Prometheus text); "report --help" lists the options
   install [options]        install on this node and wire the runtime handler
                            into containerd or CRI-O (what install.sh runs;
                            "install --help" lists the options)
@@ -64,6 +67,12 @@ export async function runShimCommand(
       const { decision } = await prepareCreate({ bundle, id, env, dryRun: true, criSocket }, settings);
       const { changed: _changed, decisionRecord: _record, ...shown } = decision;
       writeStdout(JSON.stringify({ bundle, id, config: path, ...shown }, null, 2) + '\n');
+      return;
+    }
+    case 'report': {
+      const { runReport } = require('./report/report') as typeof import('./report/report');
+      const { resolveRuntime } = require('./handoff') as typeof import('./handoff');
+      runReport(rest, () => resolveRuntime(config().config.runtime, env));
       return;
     }
     case 'install': {

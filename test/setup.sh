@@ -102,6 +102,18 @@ build_sid_root() {
 	mv "$dest.partial" "$dest"
 }
 
+# node-exporter, the consumer of `strict-groups report --format prometheus`:
+# Debian 12's package, unpacked rather than installed (that would start it).
+fetch_node_exporter() {
+	local dest=$cache/node-exporter
+	[ -x "$dest/usr/bin/prometheus-node-exporter" ] && return 0
+	rm -rf "$dest.partial" "$cache"/debs/prometheus-node-exporter_*.deb
+	(cd "$cache/debs" && apt-get -o APT::Sandbox::User=root download prometheus-node-exporter >/dev/null)
+	dpkg-deb -x "$cache"/debs/prometheus-node-exporter_*.deb "$dest.partial"
+	rm -f "$cache"/debs/prometheus-node-exporter_*.deb
+	mv "$dest.partial" "$dest"
+}
+
 need_lists=0
 [ -x "$cache/containerd-trixie/usr/bin/containerd" ] || need_lists=1
 [ -x "$cache/containerd-sid/usr/bin/containerd" ] || need_lists=1
@@ -114,12 +126,14 @@ build_sid_root &
 sid_root=$!
 fetch_containerd trixie
 fetch_containerd sid
+fetch_node_exporter
 wait "$sid_root"
 
 echo "test/setup.sh: ready in $cache:"
 for suite in trixie sid; do
 	printf '  containerd-%s: %s\n' "$suite" "$("$cache/containerd-$suite/usr/bin/containerd" --version)"
 done
+printf '  node-exporter: %s\n' "$("$cache/node-exporter/usr/bin/prometheus-node-exporter" --version 2>&1 | head -n 1)"
 printf '  sid-root: %s, %s\n' \
 	"$(chroot "$cache/sid-root" runc --version | head -n 1)" \
 	"$(chroot "$cache/sid-root" dpkg-query -W -f '${Package} ${Version}' crun)"

@@ -69,3 +69,6 @@ function safeProgramPath(program: string): string | undefined {
     return undefined;
   }
 }
+
+/** node-exporter from Debian 12's package, unpacked by test/setup.sh: the textfile collector reads the report's metrics. */
+export const NODE_EXPORTER = join(RUNTIMES_DIR, 'node-exporter', 'usr', 'bin', 'prometheus-node-exporter');
