@@ -10,10 +10,11 @@
  * the policy, where it came from and the resulting additionalGids; the
  * groups themselves are judged by `id` in the container.
  */
+import { execa } from 'execa';
 import t from 'tap';
 import { ContainerdNode, HANDLER, prerequisites, type PodSpec } from '../helpers/containerd';
 import { CriError } from '../helpers/cri';
-import { MERGED_GROUPS, POLICY, STRICT_GROUPS } from '../helpers/oci';
+import { MERGED_GROUPS, POLICY, SHIM, STRICT_GROUPS, programPath } from '../helpers/oci';
 import { parseToml, at } from '../helpers/install';
 import type { ContainerdLine } from '../helpers/runtimes';
 
@@ -142,6 +143,38 @@ for (const line of LINES) {
       t.same([...node.auditEntries('runc'), ...node.auditEntries('runc-strict')], [], 'the shim never ran');
       await node.removePod(plain);
       await node.removePod(annotated);
+    });
+
+    t.test('Audit: the container and its exec keep their groups; what Strict would remove is on record, as Strict removes it', async (t) => {
+      const strict = await node.runPod(seedPod('compare-strict', HANDLER, { [POLICY]: 'Strict' }));
+      const audit = await node.runPod(seedPod('audit', HANDLER, { [POLICY]: 'Audit' }));
+      t.equal(await node.firstOutputLine(audit), MERGED_GROUPS, 'the container');
+      t.equal((await node.exec(audit, ['id'])).trim(), MERGED_GROUPS, 'the exec process');
+      const line = (pod: string) => node.auditEntries(pod).find((entry) => entry['containerType'] === 'container');
+      const [auditLine, strictLine] = [line('audit'), line('compare-strict')];
+      t.same([auditLine?.['policy'], auditLine?.['rule'], auditLine?.['removed']], ['Audit', 'declared', []], 'Audit removed nothing, decided by the CRI\'s answer');
+      t.same(auditLine?.['wouldRemove'], strictLine?.['removed'], 'and would remove what Strict removed from the same pod');
+      t.same(auditLine?.['wouldRemove'], [50000]);
+      await node.removePod(strict);
+      await node.removePod(audit);
+    });
+
+    t.test('strict-groups report: Strict, Merge, Audit and plain runc pods, as they are', async (t) => {
+      const pods = [
+        await node.runPod(seedPod('report-strict', HANDLER, { [POLICY]: 'Strict' })),
+        await node.runPod(seedPod('report-merge', HANDLER, { [POLICY]: 'Merge' })),
+        await node.runPod(seedPod('report-audit', HANDLER, { [POLICY]: 'Audit' })),
+        await node.runPod(seedPod('report-runc', 'runc')),
+      ];
+      const result = await execa(SHIM, ['strict-groups', 'report', '--root', node.runcRoot, '--runtime', programPath('runc'), '--format', 'json'], { reject: false });
+      t.equal(result.exitCode, 0, String(result.stderr));
+      const containers = (JSON.parse(String(result.stdout)) as { roots: { containers: Record<string, unknown>[] }[] }).roots[0]!.containers;
+      const of = (pod: string) => containers.filter((c) => c['pod'] === pod).map((c) => [c['containerType'], c['managed'], c['policy'], c['rule'], c['removed'], c['wouldRemove'], c['additionalGids']]);
+      t.same(of('report-strict'), [['container', true, 'Strict', 'declared', [50000], undefined, [1000, 60000]], ['sandbox', true, 'Strict', 'image', [], undefined, [0]]]);
+      t.same(of('report-merge'), [['container', true, 'Merge', 'none', undefined, undefined, [1000, 50000, 60000]], ['sandbox', true, 'Merge', 'none', undefined, undefined, [0]]]);
+      t.same(of('report-audit'), [['container', true, 'Audit', 'declared', undefined, [50000], [1000, 50000, 60000]], ['sandbox', true, 'Audit', 'image', undefined, [], [0]]]);
+      t.same(of('report-runc'), [['container', false, undefined, undefined, undefined, undefined, [1000, 50000, 60000]], ['sandbox', false, undefined, undefined, undefined, undefined, [0]]]);
+      for (const pod of pods) await node.removePod(pod);
     });
   });
 }

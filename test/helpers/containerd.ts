@@ -220,6 +220,11 @@ export class ContainerdNode {
     return `containerd ${this.build.version}`;
   }
 
+  /** Where containerd-shim-runc-v2 keeps runc's state for the CRI's containers: `--root` for runc, and for `strict-groups report`. */
+  get runcRoot(): string {
+    return join(this.shadows['/run/containerd'], 'runc', CRI_NAMESPACE);
+  }
+
   get cri(): CriClient {
     if (this.client === undefined) throw new Error('containerd is not running');
     return this.client;
@@ -252,7 +257,15 @@ export class ContainerdNode {
   /** The project's installer, as an operator runs it on a node (minus the restart, which is ours). */
   private install(): void {
     try {
-      this.installReport = execFileSync(INSTALL, ['--host-root', this.tree, '--cri', 'containerd', '--no-restart'], { cwd: ROOT, encoding: 'utf8', stdio: 'pipe', timeout: INSTALL_MS });
+      // The tree holds no containerd to ask, so its version is given, as from
+      // a DaemonSet that cannot run the node's binary; test/installer asks the real one.
+      const version = this.build.version.replace(/[~+].*$/, '');
+      this.installReport = execFileSync(INSTALL, ['--host-root', this.tree, '--cri', 'containerd', '--containerd-version', version, '--no-restart'], {
+        cwd: ROOT,
+        encoding: 'utf8',
+        stdio: 'pipe',
+        timeout: INSTALL_MS,
+      });
     } catch (error) {
       const { status, stdout, stderr } = error as { status: number | null; stdout: string; stderr: string };
       throw new Error(`${INSTALL} exited ${status} on ${this.label}'s configuration (${this.config}):\n${stdout}${stderr}`);
@@ -483,7 +496,7 @@ export class ContainerdNode {
 
   /** Containers the CRI did not remove, straight from runc's state under the node's /run/containerd. */
   private deleteLeftoverContainers(problems: string[]): void {
-    const root = join(this.shadows['/run/containerd'], 'runc', CRI_NAMESPACE);
+    const root = this.runcRoot;
     if (!existsSync(root)) return;
     const ids = execFileSync('runc', ['--root', root, 'list', '--quiet'], { encoding: 'utf8', timeout: COMMAND_MS }).split('\n').filter(Boolean);
     for (const id of ids) {
