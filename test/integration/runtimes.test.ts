@@ -1,7 +1,7 @@
 /**
- * The shim in front of the real runc and crun on real bundles: the seed case
- * under Strict and Merge, the node default, exec, and passthrough commands
- * compared with the runtime itself.
+ * The shim in front of the real runc and crun on real bundles, every build
+ * (runtime-builds.ts): the seed case under Strict and Merge, the node
+ * default, exec, and passthrough commands compared with the runtime itself.
  */
 import fse from 'fs-extra';
 import { readFileSync } from 'node:fs';
@@ -9,12 +9,13 @@ import { join } from 'node:path';
 import t from 'tap';
 import {
   MERGED_GROUPS, POLICY, REMOVED, STRICT_GROUPS,
-  direct, prerequisites, processFile, shim, workspace, type RuntimeName,
+  direct, processFile, shim, workspace,
 } from '../helpers/oci';
+import { runtimeBuilds } from '../helpers/runtime-builds';
 
-for (const runtime of ['runc', 'crun'] as RuntimeName[]) {
-  const skip = prerequisites(runtime);
-  t.test(`${runtime}`, { skip: skip ?? false }, async (t) => {
+for (const { label, build, skip } of runtimeBuilds('runtimes suite')) {
+  t.test(label, { skip }, async (t) => {
+    const runtime = build!;
     const ws = workspace(runtime);
     t.teardown(() => ws.cleanup());
     const root = ['--root', ws.stateRoot];
@@ -84,7 +85,7 @@ for (const runtime of ['runc', 'crun'] as RuntimeName[]) {
       const bundle = ws.bundle('late-flags');
       const args = [...root, 'run', 'late-flags', '--bundle', bundle];
       const result = await shim(ws, runtime, args);
-      if (runtime === 'runc') {
+      if (runtime.name === 'runc') {
         t.equal(result.exitCode, 0, result.stderr);
         t.equal(result.stdout.trim(), STRICT_GROUPS);
       } else {
