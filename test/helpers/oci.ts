@@ -9,7 +9,7 @@ import fse from 'fs-extra';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 
 export const ROOT = resolve(__dirname, '..', '..');
 export const SHIM = join(ROOT, 'dist', 'strict-groups-runtime');
@@ -143,6 +143,18 @@ export interface BundleOptions {
   additionalGids?: number[];
   args?: string[];
   annotations?: Record<string, string>;
+  /** linux.cgroupsPath; by default the runtime names the cgroup after the container id. */
+  cgroupsPath?: string;
+}
+
+export interface WorkspaceOptions {
+  /**
+   * Give each bundle a cgroup named after the workspace and the bundle, not
+   * after the container id alone: test runs side by side on one machine use
+   * the same ids, and runc 1.2+ refuses to start a container in a cgroup
+   * that holds another's processes (runc 1.1 silently shares it).
+   */
+  ownCgroups?: boolean;
 }
 
 export interface Workspace {
@@ -157,9 +169,9 @@ export interface Workspace {
   cleanup(): Promise<void>;
 }
 
-export function workspace(runtime: Runtime): Workspace {
-  const name = runtimeName(runtime);
-  const dir = mkdtempSync(join(tmpdir(), `sg-${name}-`));
+export function workspace(runtime: Runtime, options: WorkspaceOptions = {}): Workspace {
+  const program = runtimeName(runtime);
+  const dir = mkdtempSync(join(tmpdir(), `sg-${program}-`));
   const stateRoot = join(dir, 'state');
   const configFile = join(dir, 'strict-groups.json');
   const auditLog = join(dir, 'audit', 'audit.log');
@@ -169,10 +181,11 @@ export function workspace(runtime: Runtime): Workspace {
     configFile,
     auditLog,
     configure(settings) {
-      fse.writeJsonSync(configFile, { runtime: name, auditLog, ...settings });
+      fse.writeJsonSync(configFile, { runtime: program, auditLog, ...settings });
     },
-    bundle(name, options = {}) {
-      return makeBundle(join(dir, name), options);
+    bundle(name, bundleOptions = {}) {
+      const cgroupsPath = options.ownCgroups ? `/${basename(dir)}-${name.replaceAll('/', '-')}` : undefined;
+      return makeBundle(join(dir, name), { ...(cgroupsPath !== undefined && { cgroupsPath }), ...bundleOptions });
     },
     async cleanup() {
       // Every container the suite left behind, then the files.
@@ -214,6 +227,7 @@ export function makeBundle(path: string, options: BundleOptions = {}): string {
   // Shared host network namespace keeps the suite free of network setup.
   spec.linux.namespaces = spec.linux.namespaces.filter((ns: { type: string }) => ns.type !== 'network');
   spec.annotations = options.annotations ?? {};
+  if (options.cgroupsPath !== undefined) spec.linux.cgroupsPath = options.cgroupsPath;
   fse.writeJsonSync(join(path, 'config.json'), spec, { spaces: 2 });
   return path;
 }

@@ -22,7 +22,7 @@ function noSuchContainer(runtime: RuntimeBuild, stateRoot: string, id: string): 
 
 for (const { label, build, skip } of runtimeBuilds('refusals suite')) t.test(`refusals: ${label}`, { skip }, async (t) => {
   const runtime = build!;
-  const ws = workspace(runtime);
+  const ws = workspace(runtime, { ownCgroups: true });
   t.teardown(() => ws.cleanup());
   const root = ['--root', ws.stateRoot];
 

@@ -14,7 +14,7 @@ import { runtimeBuilds } from '../helpers/runtime-builds';
 
 for (const { label, build, skip } of runtimeBuilds('hand-off suite')) t.test(`hand-off: ${label}`, { skip }, async (t) => {
   const runtime = build!;
-  const ws = workspace(runtime);
+  const ws = workspace(runtime, { ownCgroups: true });
   // The shim's command line where the runtime runs, for tests that start it themselves.
   const shimArgv = (args: string[]): string[] => shimCommand(runtime, args).flat();
   t.teardown(() => ws.cleanup());

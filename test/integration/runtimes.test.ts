@@ -16,7 +16,7 @@ import { runtimeBuilds } from '../helpers/runtime-builds';
 for (const { label, build, skip } of runtimeBuilds('runtimes suite')) {
   t.test(label, { skip }, async (t) => {
     const runtime = build!;
-    const ws = workspace(runtime);
+    const ws = workspace(runtime, { ownCgroups: true });
     t.teardown(() => ws.cleanup());
     const root = ['--root', ws.stateRoot];
 
