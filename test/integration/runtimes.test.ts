@@ -145,6 +145,40 @@ for (const { label, build, skip } of runtimeBuilds('runtimes suite')) {
       t.not((await direct(runtime, [...root, 'state', 'passthrough'])).exitCode, 0, 'container gone');
     });
 
+    t.test('the exact command lines of containerd-shim-runc-v2 and conmon: the kernel shows the groups', async (t) => {
+      // Detached, as these callers run them: the groups are read from the
+      // processes' /proc status, where the kernel keeps them.
+      const groupsOf = (pidFile: string): string =>
+        /^Groups:\t(.*)$/m.exec(readFileSync(`/proc/${readFileSync(pidFile, 'utf8').trim()}/status`, 'utf8'))?.[1]?.trim() ?? '';
+
+      const shimBundle = ws.bundle('containerd-form', { args: ['sleep', '300'] });
+      const shimLine = [
+        '--root', ws.stateRoot, '--log', join(shimBundle, 'log.json'), '--log-format', 'json',
+        'create', '--bundle', shimBundle, '--pid-file', join(shimBundle, 'init.pid'), '--no-new-keyring', 'containerd-form',
+      ];
+      const created = await shim(ws, runtime, shimLine, { output: 'ignore' });
+      t.equal(created.exitCode, 0, created.stderr);
+      t.equal(groupsOf(join(shimBundle, 'init.pid')), '1000 60000', 'containerd form: create');
+      const shimExec = [
+        '--root', ws.stateRoot, '--log', join(shimBundle, 'log.json'), '--log-format', 'json',
+        'exec', '--process', processFile(ws.dir, ['sleep', '300']), '--detach', '--pid-file', join(shimBundle, 'exec.pid'), 'containerd-form',
+      ];
+      const execed = await shim(ws, runtime, shimExec, { output: 'ignore' });
+      t.equal(execed.exitCode, 0, execed.stderr);
+      t.equal(groupsOf(join(shimBundle, 'exec.pid')), '1000 60000', 'containerd form: exec --process');
+
+      const conmonBundle = ws.bundle('conmon-form', { args: ['sleep', '300'] });
+      const conmonRoot = `--root=${ws.stateRoot}`;
+      const conmonCreate = [conmonRoot, 'create', '--bundle', conmonBundle, '--pid-file', join(conmonBundle, 'pidfile'), 'conmon-form'];
+      const conmonCreated = await shim(ws, runtime, conmonCreate, { output: 'ignore' });
+      t.equal(conmonCreated.exitCode, 0, conmonCreated.stderr);
+      t.equal(groupsOf(join(conmonBundle, 'pidfile')), '1000 60000', 'conmon form: create');
+      const conmonExec = [conmonRoot, 'exec', '--pid-file', join(conmonBundle, 'exec_pid'), '--process', processFile(ws.dir, ['sleep', '300']), '--detach', 'conmon-form'];
+      const conmonExeced = await shim(ws, runtime, conmonExec, { output: 'ignore' });
+      t.equal(conmonExeced.exitCode, 0, conmonExeced.stderr);
+      t.equal(groupsOf(join(conmonBundle, 'exec_pid')), '1000 60000', 'conmon form: exec --process');
+    });
+
     t.test("the container's exit code comes back unchanged", async (t) => {
       const bundle = ws.bundle('exit7', { args: ['sh', '-c', 'exit 7'] });
       const result = await shim(ws, runtime, [...root, 'run', '--bundle', bundle, 'exit7']);
