@@ -57,10 +57,8 @@ export function runtimeName(runtime: Runtime): RuntimeName {
  * Whether a suite may run here; outside CI a missing prerequisite skips the
  * suite with the reason, in CI it fails it (no suite may skip there).
  */
-export function prerequisites(runtime: Runtime): string | undefined {
-  return typeof runtime === 'string'
-    ? skipOrFail(`${runtime} suite`, missingPrerequisites(runtime))
-    : skipOrFail(`${runtime.label} suite`, missingPrerequisites());
+export function prerequisites(runtime: RuntimeName): string | undefined {
+  return skipOrFail(`${runtime} suite`, missingPrerequisites(runtime));
 }
 
 /**
@@ -246,18 +244,21 @@ export function processFile(dir: string, args: string[], additionalGids: number[
 }
 
 /**
- * crun 1.8.1 refuses this host's hybrid cgroup layout (a cgroup2 mount at
- * /sys/fs/cgroup/unified with controllers). crun commands run in a private
- * mount namespace without that mount; the host is not changed. A build
- * brings its own wrapping.
+ * How Debian 12's own runc and crun run here. crun 1.8.1 refuses this host's
+ * hybrid cgroup layout (a cgroup2 mount at /sys/fs/cgroup/unified with
+ * controllers): crun commands run in a private mount namespace without that
+ * mount; the host is not changed.
  */
-function wrapForRuntime(runtime: Runtime, file: string, args: string[]): [string, string[]] {
-  if (typeof runtime !== 'string') return runtime.wrap(file, args);
-  if (runtime === 'runc') return [file, args];
-  return [
+export function hostWrap(name: RuntimeName): RuntimeBuild['wrap'] {
+  if (name === 'runc') return (file, args) => [file, [...args]];
+  return (file, args) => [
     unsharePath(),
     ['-m', '--propagation', 'private', '/bin/sh', '-c', 'PATH=/usr/sbin:/usr/bin:/sbin:/bin umount /sys/fs/cgroup/unified 2>/dev/null; exec "$0" "$@"', file, ...args],
   ];
+}
+
+function wrapForRuntime(runtime: Runtime, file: string, args: string[]): [string, string[]] {
+  return typeof runtime === 'string' ? hostWrap(runtime)(file, args) : runtime.wrap(file, args);
 }
 
 let unshare: string | undefined;

@@ -19,7 +19,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, missingPrerequisites, skipOrFail, unsharePath, type RuntimeBuild, type RuntimeName } from './oci';
+import { ROOT, hostWrap, missingPrerequisites, skipOrFail, unsharePath, type RuntimeBuild, type RuntimeName } from './oci';
 import { SID_ROOT } from './runtimes';
 
 const ENTER_ROOT = join(ROOT, 'test', 'helpers', 'enter-root.sh');
@@ -51,15 +51,6 @@ function sidWrap(name: RuntimeName): RuntimeBuild['wrap'] {
   return (file, args) => [unsharePath(), ['-m', '--propagation', 'private', ENTER_ROOT, SID_ROOT, ...options, '--', file, ...args]];
 }
 
-/** Debian 12's build on the host; crun without the cgroup2 mount it refuses. */
-function bookwormWrap(name: RuntimeName): RuntimeBuild['wrap'] {
-  if (name === 'runc') return (file, args) => [file, [...args]];
-  return (file, args) => [
-    unsharePath(),
-    ['-m', '--propagation', 'private', '/bin/sh', '-c', 'PATH=/usr/sbin:/usr/bin:/sbin:/bin umount /sys/fs/cgroup/unified 2>/dev/null; exec "$0" "$@"', file, ...args],
-  ];
-}
-
 /** Finds `name` where `wrap` runs things and asks it its version. */
 function probe(name: RuntimeName, source: RuntimeBuild['source'], wrap: RuntimeBuild['wrap']): RuntimeBuild | string {
   const [file, args] = wrap('/bin/sh', ['-c', 'command -v "$0" && "$0" --version', name]);
@@ -79,7 +70,7 @@ function entry(name: RuntimeName, source: RuntimeBuild['source'], suite: string)
   const missing = missingPrerequisites();
   let found: RuntimeBuild | string;
   if (source === 'bookworm') {
-    found = probe(name, source, bookwormWrap(name));
+    found = probe(name, source, hostWrap(name));
   } else if (!existsSync(join(SID_ROOT, 'usr', 'sbin', 'runc')) || !existsSync(join(SID_ROOT, 'usr', 'bin', 'crun'))) {
     found = `the sid root at ${SID_ROOT} (test/setup.sh)`;
   } else {
@@ -98,8 +89,8 @@ const SOURCES: readonly RuntimeBuild['source'][] = ['bookworm', 'sid'];
  * runc and crun, Debian 12's and sid's, in that order. Outside CI a build
  * that is not here is a skipped entry with the reason; in CI it throws.
  */
-export function runtimeBuilds(suite: string, names: readonly RuntimeName[] = NAMES): BuildEntry[] {
-  return SOURCES.flatMap((source) => names.map((name) => entry(name, source, suite)));
+export function runtimeBuilds(suite: string): BuildEntry[] {
+  return SOURCES.flatMap((source) => NAMES.map((name) => entry(name, source, suite)));
 }
 
 /** Whether the build's version is at least `minimum` ("1.2"). */
