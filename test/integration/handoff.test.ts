@@ -20,7 +20,7 @@ for (const { label, build, skip } of runtimeBuilds('hand-off suite')) t.test(`ha
   t.teardown(() => ws.cleanup());
   const root = ['--root', ws.stateRoot];
 
-  t.test('--version is runc\'s, byte for byte', async (t) => {
+  t.test('--version is the runtime\'s, byte for byte', async (t) => {
     const [viaShim, real] = await Promise.all([shim(ws, runtime, ['--version']), direct(runtime, ['--version'])]);
     t.equal(viaShim.stdout, real.stdout);
     t.equal(viaShim.stderr, real.stderr);
