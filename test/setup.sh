@@ -2,7 +2,8 @@
 # Everything the suites need on a fresh Debian 12 machine, as root:
 #
 #   - Debian 12's own packages (apt-get install): runc 1.1.5, crun 1.8.1,
-#     containerd 1.6.20 and the tools the suites drive them with;
+#     containerd 1.6.20, podman 4.3.1 with conmon 2.1.6, and the tools the
+#     suites drive them with;
 #   - newer runtimes from Debian's trixie and sid suites, fetched through a
 #     private apt configuration under .cache/runtimes/ (the host's own apt
 #     sources are never changed): containerd 1.7 (trixie) and 2.x (sid),
@@ -24,14 +25,18 @@ cache=${STRICT_GROUPS_RUNTIMES:-$PWD/.cache/runtimes}
 export DEBIAN_FRONTEND=noninteractive
 
 # runc and crun are the real runtimes under test, containerd (1.6) the real
-# CRI runtime in front of them; busybox-static is the containers' userland;
-# util-linux gives unshare for the crun suite and the private mount
-# namespaces the containerd suites run in; strace shows which files the shim
-# opens and kills it at every step (test/hostile, test/faults); GNU time
-# reports peak memory (test/load); mmdebstrap builds the sid root.
+# CRI runtime in front of them; podman (4.3, with conmon 2.1) drives conmon,
+# CRI-O's runtime monitor, in front of the shim (test/conmon);
+# busybox-static is the containers' userland (and, static, detaches the old
+# root when test/helpers/enter-root.sh enters the sid root); util-linux gives
+# unshare and pivot_root for the crun suites, the sid root and the private
+# mount namespaces the containerd and podman suites run in; strace shows
+# which files the shim opens and kills it at every step (test/hostile,
+# test/faults); GNU time reports peak memory (test/load); mmdebstrap builds
+# the sid root.
 apt-get update
 apt-get install -y --no-install-recommends \
-	runc crun containerd busybox-static util-linux ca-certificates strace time mmdebstrap
+	runc crun containerd podman busybox-static util-linux ca-certificates strace time mmdebstrap
 
 # The host's own Debian mirror, read from its apt configuration: the newer
 # suites come from the same place as everything else on the machine.

@@ -9,7 +9,7 @@ import fse from 'fs-extra';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 
 export const ROOT = resolve(__dirname, '..', '..');
 export const SHIM = join(ROOT, 'dist', 'strict-groups-runtime');
@@ -29,21 +29,58 @@ export const REMOVED = 'strict-groups.io/removed-gids';
 export type RuntimeName = 'runc' | 'crun';
 
 /**
+ * One build of runc or crun and where it runs: Debian 12's own on the host,
+ * or a newer one inside another root (test/helpers/runtime-builds.ts).
+ */
+export interface RuntimeBuild {
+  name: RuntimeName;
+  /** As the runtime's --version states it, e.g. "1.3.6". */
+  version: string;
+  /** The Debian suite it comes from. */
+  source: 'bookworm' | 'sid';
+  /** For test names: "runc 1.3.6 (sid)". */
+  label: string;
+  /** The runtime's absolute path where it runs. */
+  path: string;
+  /** The command line that runs `file args` where this build runs, with pid, stdio, fds and exit status unchanged. */
+  wrap(file: string, args: readonly string[]): [string, string[]];
+}
+
+/** A build, or a bare name for Debian 12's own build on this host. */
+export type Runtime = RuntimeName | RuntimeBuild;
+
+export function runtimeName(runtime: Runtime): RuntimeName {
+  return typeof runtime === 'string' ? runtime : runtime.name;
+}
+
+/**
  * Whether a suite may run here; outside CI a missing prerequisite skips the
  * suite with the reason, in CI it fails it (no suite may skip there).
  */
 export function prerequisites(runtime: RuntimeName): string | undefined {
+  return skipOrFail(`${runtime} suite`, missingPrerequisites(runtime));
+}
+
+/**
+ * What the runtime suites need besides a runtime build: root, busybox for
+ * the rootfs, the built shim, and Debian 12's runc, whose `runc spec` writes
+ * every bundle's config.json (the same input for every build). With a
+ * runtime name, that host runtime too.
+ */
+export function missingPrerequisites(hostRuntime?: RuntimeName): string[] {
   const missing: string[] = [];
   if (process.getuid?.() !== 0) missing.push('root');
-  for (const program of [runtime, BUSYBOX]) {
+  const probes = new Map<string, string[]>([[BUSYBOX, ['true']], ['runc', ['--version']]]);
+  if (hostRuntime !== undefined) probes.set(hostRuntime, ['--version']);
+  for (const [program, args] of probes) {
     try {
-      execFileSync(program === BUSYBOX ? BUSYBOX : runtime, program === BUSYBOX ? ['true'] : ['--version'], { stdio: 'ignore' });
+      execFileSync(program, args, { stdio: 'ignore' });
     } catch {
       missing.push(program);
     }
   }
   if (!fse.existsSync(SHIM)) missing.push(`${SHIM} (npm run build)`);
-  return skipOrFail(`${runtime} suite`, missing);
+  return missing;
 }
 
 /** The absolute path a program name resolves to on PATH, as the shim and containerd's BinaryName use it. */
@@ -104,6 +141,18 @@ export interface BundleOptions {
   additionalGids?: number[];
   args?: string[];
   annotations?: Record<string, string>;
+  /** linux.cgroupsPath; by default the runtime names the cgroup after the container id. */
+  cgroupsPath?: string;
+}
+
+export interface WorkspaceOptions {
+  /**
+   * Give each bundle a cgroup named after the workspace and the bundle, not
+   * after the container id alone: test runs side by side on one machine use
+   * the same ids, and runc 1.2+ refuses to start a container in a cgroup
+   * that holds another's processes (runc 1.1 silently shares it).
+   */
+  ownCgroups?: boolean;
 }
 
 export interface Workspace {
@@ -118,8 +167,9 @@ export interface Workspace {
   cleanup(): Promise<void>;
 }
 
-export function workspace(runtime: RuntimeName): Workspace {
-  const dir = mkdtempSync(join(tmpdir(), `sg-${runtime}-`));
+export function workspace(runtime: Runtime, options: WorkspaceOptions = {}): Workspace {
+  const program = runtimeName(runtime);
+  const dir = mkdtempSync(join(tmpdir(), `sg-${program}-`));
   const stateRoot = join(dir, 'state');
   const configFile = join(dir, 'strict-groups.json');
   const auditLog = join(dir, 'audit', 'audit.log');
@@ -129,10 +179,11 @@ export function workspace(runtime: RuntimeName): Workspace {
     configFile,
     auditLog,
     configure(settings) {
-      fse.writeJsonSync(configFile, { runtime, auditLog, ...settings });
+      fse.writeJsonSync(configFile, { runtime: program, auditLog, ...settings });
     },
-    bundle(name, options = {}) {
-      return makeBundle(join(dir, name), options);
+    bundle(name, bundleOptions = {}) {
+      const cgroupsPath = options.ownCgroups ? `/${basename(dir)}-${name.replaceAll('/', '-')}` : undefined;
+      return makeBundle(join(dir, name), { ...(cgroupsPath !== undefined && { cgroupsPath }), ...bundleOptions });
     },
     async cleanup() {
       // Every container the suite left behind, then the files.
@@ -166,10 +217,15 @@ export function makeBundle(path: string, options: BundleOptions = {}): string {
   spec.process.terminal = false;
   spec.process.args = options.args ?? ['id'];
   spec.process.user = { uid: options.uid ?? 1000, gid: options.gid ?? 1000, additionalGids: options.additionalGids ?? SEED_GIDS };
+  // runc 1.1's template grants ambient capabilities, which runc 1.2+ cannot
+  // raise for a non-root user and warns about on stderr; containerd and
+  // CRI-O set none, and runc 1.2+'s own template no longer does.
+  delete spec.process.capabilities.ambient;
   spec.root = { path: 'rootfs', readonly: true };
   // Shared host network namespace keeps the suite free of network setup.
   spec.linux.namespaces = spec.linux.namespaces.filter((ns: { type: string }) => ns.type !== 'network');
   spec.annotations = options.annotations ?? {};
+  if (options.cgroupsPath !== undefined) spec.linux.cgroupsPath = options.cgroupsPath;
   fse.writeJsonSync(join(path, 'config.json'), spec, { spaces: 2 });
   return path;
 }
@@ -188,16 +244,27 @@ export function processFile(dir: string, args: string[], additionalGids: number[
 }
 
 /**
- * crun 1.8.1 refuses this host's hybrid cgroup layout (a cgroup2 mount at
- * /sys/fs/cgroup/unified with controllers). crun commands run in a private
- * mount namespace without that mount; the host is not changed.
+ * How Debian 12's own runc and crun run here. crun 1.8.1 refuses this host's
+ * hybrid cgroup layout (a cgroup2 mount at /sys/fs/cgroup/unified with
+ * controllers): crun commands run in a private mount namespace without that
+ * mount; the host is not changed.
  */
-function wrapForRuntime(runtime: RuntimeName, file: string, args: string[]): [string, string[]] {
-  if (runtime === 'runc') return [file, args];
-  return [
-    'unshare',
-    ['-m', '--propagation', 'private', 'sh', '-c', 'umount /sys/fs/cgroup/unified 2>/dev/null; exec "$0" "$@"', file, ...args],
+export function hostWrap(name: RuntimeName): RuntimeBuild['wrap'] {
+  if (name === 'runc') return (file, args) => [file, [...args]];
+  return (file, args) => [
+    unsharePath(),
+    ['-m', '--propagation', 'private', '/bin/sh', '-c', 'PATH=/usr/sbin:/usr/bin:/sbin:/bin umount /sys/fs/cgroup/unified 2>/dev/null; exec "$0" "$@"', file, ...args],
   ];
+}
+
+function wrapForRuntime(runtime: Runtime, file: string, args: string[]): [string, string[]] {
+  return typeof runtime === 'string' ? hostWrap(runtime)(file, args) : runtime.wrap(file, args);
+}
+
+let unshare: string | undefined;
+/** By its path: a test may run the shim with a PATH of its own. */
+export function unsharePath(): string {
+  return (unshare ??= programPath('unshare'));
 }
 
 export interface RunOptions {
@@ -231,8 +298,13 @@ async function run(file: string, args: string[], env: Record<string, string>, op
   };
 }
 
+/** The command line that runs the shim with `args` where the runtime runs. */
+export function shimCommand(runtime: Runtime, args: string[]): [string, string[]] {
+  return wrapForRuntime(runtime, SHIM, args);
+}
+
 /** Runs the shim with the workspace's configuration. */
-export function shim(ws: Workspace, runtime: RuntimeName, args: string[], options: RunOptions = {}): Promise<Outcome> {
+export function shim(ws: Workspace, runtime: Runtime, args: string[], options: RunOptions = {}): Promise<Outcome> {
   const [file, argv] = wrapForRuntime(runtime, SHIM, args);
   return run(file, argv, { STRICT_GROUPS_CONFIG: ws.configFile, ...options.env }, options);
 }
@@ -241,9 +313,14 @@ export function shim(ws: Workspace, runtime: RuntimeName, args: string[], option
  * Runs the real runtime directly, for comparison, by its absolute path as the
  * shim (and containerd's BinaryName) do: crun puts argv[0] in its messages.
  */
-export function direct(runtime: RuntimeName, args: string[], options: RunOptions = {}): Promise<Outcome> {
-  const [file, argv] = wrapForRuntime(runtime, programPath(runtime), args);
+export function direct(runtime: Runtime, args: string[], options: RunOptions = {}): Promise<Outcome> {
+  const [file, argv] = wrapForRuntime(runtime, runtimePath(runtime), args);
   return run(file, argv, options.env ?? {}, options);
+}
+
+/** The runtime's absolute path where it runs. */
+export function runtimePath(runtime: Runtime): string {
+  return typeof runtime === 'string' ? programPath(runtime) : runtime.path;
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
  * The hostile image matrix (image-cases.ts) through the built shim in front
- * of real runc, each case a real bundle run with `id -G`. For every case:
+ * of every runc and crun build (runtime-builds.ts), each case a real bundle
+ * run with `id -G`. For every case:
  * - the container runs with exactly the pod's groups, or the create is
  *   refused with a message naming the file, config.json untouched and no
  *   container left;
@@ -17,7 +18,8 @@ import fse from 'fs-extra';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { REMOVED, SHIM, direct, makeBundle, missingPrograms, prerequisites, skipOrFail, workspace, type Workspace } from '../helpers/oci';
+import { REMOVED, SHIM, direct, missingPrograms, shimCommand, skipOrFail, workspace, type RuntimeBuild, type Workspace } from '../helpers/oci';
+import { runtimeBuilds } from '../helpers/runtime-builds';
 import { IMAGE_CASES, POD_GROUPS, configGids, type ImageCase } from './image-cases';
 
 /** Far above any case's time here (the slowest takes about a second). */
@@ -25,7 +27,7 @@ const WATCHDOG_MS = 60_000;
 /** Host files the cases' links point at, besides each case's decoys. */
 const HOST_TARGETS = ['/etc/passwd', '/etc/group', '/dev/null', '/sys/kernel/notes'];
 
-const skip = prerequisites('runc') ?? skipOrFail('hostile image suite', missingPrograms(['strace']));
+const straceMissing = skipOrFail('hostile image suite', missingPrograms(['strace']));
 
 /** One successful open: the path asked for, the path the descriptor has. */
 interface Opened {
@@ -42,8 +44,8 @@ interface Traced {
   ms: number;
 }
 
-/** Runs the shim under strace: `runc run` of the bundle. */
-async function tracedRun(ws: Workspace, bundle: string, id: string): Promise<Traced> {
+/** Runs the shim under strace: `<runtime> run` of the bundle. */
+async function tracedRun(ws: Workspace, runtime: RuntimeBuild, bundle: string, id: string): Promise<Traced> {
   const trace = join(ws.dir, `${id}.strace`);
   const started = process.hrtime.bigint();
   // In a process group of its own: killing strace alone would leave a hung
@@ -51,7 +53,7 @@ async function tracedRun(ws: Workspace, bundle: string, id: string): Promise<Tra
   const child = execa(
     'strace',
     // Every thread (-f): an open on a libuv worker must not go unseen.
-    ['-f', '-qq', '-y', '-e', 'trace=?open,openat,openat2,execve', '-e', 'status=successful', '-o', trace, SHIM, '--root', ws.stateRoot, 'run', '--bundle', bundle, id],
+    ['-f', '-qq', '-y', '-e', 'trace=?open,openat,openat2,execve', '-e', 'status=successful', '-o', trace, ...shimCommand(runtime, ['--root', ws.stateRoot, 'run', '--bundle', bundle, id]).flat()],
     { reject: false, env: { STRICT_GROUPS_CONFIG: ws.configFile }, stdin: 'ignore', detached: true },
   );
   let hung = false;
@@ -75,19 +77,23 @@ async function tracedRun(ws: Workspace, bundle: string, id: string): Promise<Tra
  * The opens in strace -f -y lines such as
  * `123 openat(AT_FDCWD</x>, "/proc/self/fd/20/etc", O_RDONLY|O_PATH) = 21</bundle/rootfs/etc>`,
  * a call another thread interrupted joined from its `<unfinished ...>` and
- * `<... openat resumed>` lines, up to the shim's second execve: the first
- * starts it, the second is its hand-off to the runtime.
+ * `<... openat resumed>` lines, from the execve that starts the shim (after
+ * whatever wrapping enters the runtime's root) to the shim's next execve,
+ * its hand-off to the runtime, or to its end if it refused.
  */
 function openedBeforeHandOff(trace: string): Opened[] {
   const opened: Opened[] = [];
   const unfinished = new Map<string, string>();
+  const startsShim = `execve(${JSON.stringify(SHIM)}, `;
   let shimPid: string | undefined;
-  let execs = 0;
   for (const line of trace.split('\n')) {
     const [, pid, call] = /^(\d+) +(.*)$/.exec(line) ?? [];
     if (pid === undefined || call === undefined) continue;
-    shimPid ??= pid;
-    if (pid === shimPid && call.startsWith('execve(') && ++execs === 2) break;
+    if (shimPid === undefined) {
+      if (call.startsWith(startsShim)) shimPid = pid;
+      continue;
+    }
+    if (pid === shimPid && call.startsWith('execve(')) return opened;
     const asked = /^open(?:at2?)?\((?:[^,"]*, )?"((?:[^"\\]|\\.)*)"/.exec(call)?.[1];
     if (call.endsWith('<unfinished ...>')) {
       if (asked !== undefined) unfinished.set(pid, asked);
@@ -98,8 +104,9 @@ function openedBeforeHandOff(trace: string): Opened[] {
     if (asked !== undefined) opened.push({ asked, resolved });
     else if (/^<\.\.\. open(?:at2?)? resumed>/.test(call)) opened.push({ asked: unfinished.get(pid) ?? '', resolved });
   }
-  if (execs === 0) throw new Error(`no execve in the trace:\n${trace}`);
-  return opened;
+  // A refusal: the shim never handed off.
+  if (shimPid !== undefined) return opened;
+  throw new Error(`no execve of the shim in the trace:\n${trace.slice(0, 4000)}`);
 }
 
 function within(path: string, dir: string): boolean {
@@ -107,7 +114,7 @@ function within(path: string, dir: string): boolean {
 }
 
 function caseBundle(ws: Workspace, id: string, testCase: ImageCase): { bundle: string; rootfs: string; cleanup: () => void } {
-  const bundle = makeBundle(join(ws.dir, id), { passwd: null, group: null, additionalGids: configGids(testCase), args: ['id', '-G'] });
+  const bundle = ws.bundle(id, { passwd: null, group: null, additionalGids: configGids(testCase), args: ['id', '-G'] });
   const rootfs = join(bundle, 'rootfs');
   if (testCase.passwd !== null) writeFileSync(join(rootfs, 'etc', 'passwd'), testCase.passwd);
   if (testCase.group !== null) writeFileSync(join(rootfs, 'etc', 'group'), testCase.group);
@@ -115,8 +122,9 @@ function caseBundle(ws: Workspace, id: string, testCase: ImageCase): { bundle: s
   return { bundle, rootfs, cleanup };
 }
 
-t.test('hostile images', { skip: skip ?? false }, async (t) => {
-  const ws = workspace('runc');
+for (const { label, build, skip } of runtimeBuilds('hostile image suite')) t.test(`hostile images: ${label}`, { skip: straceMissing ?? skip }, async (t) => {
+  const runtime = build!;
+  const ws = workspace(runtime, { ownCgroups: true });
   t.teardown(() => ws.cleanup());
   const times: string[] = [];
 
@@ -127,7 +135,7 @@ t.test('hostile images', { skip: skip ?? false }, async (t) => {
       const { bundle, rootfs, cleanup } = caseBundle(ws, id, testCase);
       t.teardown(cleanup);
       const configBefore = readFileSync(join(bundle, 'config.json'));
-      const run = await tracedRun(ws, bundle, id);
+      const run = await tracedRun(ws, runtime, bundle, id);
       times.push(`${run.ms.toFixed(0).padStart(6)} ms  ${area}: ${tried}`);
 
       if (testCase.expect === 'pod-groups') {
@@ -145,12 +153,12 @@ t.test('hostile images', { skip: skip ?? false }, async (t) => {
         t.match(run.stderr, testCase.expect.refused, 'says which file and why');
         t.equal(run.stdout, '', 'nothing on stdout');
         t.same(readFileSync(join(bundle, 'config.json')), configBefore, 'config.json untouched');
-        t.not((await direct('runc', ['--root', ws.stateRoot, 'state', id])).exitCode, 0, 'no container');
+        t.not((await direct(runtime, ['--root', ws.stateRoot, 'state', id])).exitCode, 0, 'no container');
       }
       assertReadInside(t, run.opened, rootfs, bundle);
     });
   }
-  t.comment(`time per case (shim and runc run, under strace):\n${times.join('\n')}`);
+  t.comment(`time per case (shim and ${runtime.label} run, under strace):\n${times.join('\n')}`);
 });
 
 function assertReadInside(t: Test, opened: readonly Opened[], rootfs: string, bundle: string): void {

@@ -1,6 +1,6 @@
 /**
- * Log safety through the built shim (log-cases.ts): whatever a pod puts in an
- * annotation, the --log file stays one JSON line per message that containerd
+ * Log safety through the built shim (log-cases.ts), in front of every runc
+ * and crun build (runtime-builds.ts): whatever a pod puts in an annotation, the --log file stays one JSON line per message that containerd
  * decodes, the text format and stderr stay one line, and the audit trail one
  * line per create, each giving the value back.
  */
@@ -9,7 +9,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { quoted } from '../../src/errors';
-import { POLICY, containerdError, prerequisites, shim, workspace, type Workspace } from '../helpers/oci';
+import { POLICY, containerdError, shim, workspace, type Workspace } from '../helpers/oci';
+import { runtimeBuilds } from '../helpers/runtime-builds';
 import { LOG_CASES, type LogCase } from './log-cases';
 
 const IDENTITY_KEYS = ['io.kubernetes.cri.sandbox-namespace', 'io.kubernetes.cri.sandbox-name', 'io.kubernetes.cri.container-name'];
@@ -29,9 +30,9 @@ function lines(text: string): string[] {
   return text.split('\n').filter((line) => line !== '');
 }
 
-const skip = prerequisites('runc');
-t.test('log lines under hostile annotation values', { skip: skip ?? false }, async (t) => {
-  const ws = workspace('runc');
+for (const { label, build, skip } of runtimeBuilds('log safety suite')) t.test(`log lines under hostile annotation values: ${label}`, { skip }, async (t) => {
+  const runtime = build!;
+  const ws = workspace(runtime, { ownCgroups: true });
   t.teardown(() => ws.cleanup());
   const root = ['--root', ws.stateRoot];
   let auditLines = 0;
@@ -43,28 +44,28 @@ t.test('log lines under hostile annotation values', { skip: skip ?? false }, asy
       t.equal(fse.readJsonSync(join(bundle, 'config.json')).annotations[POLICY], testCase.value, 'config.json holds the value');
 
       const json = join(ws.dir, `log-${index}.json`);
-      const viaJson = await shim(ws, 'runc', [...root, '--log', json, '--log-format', 'json', 'create', '--bundle', bundle, `log-${index}`]);
+      const viaJson = await shim(ws, runtime, [...root, '--log', json, '--log-format', 'json', 'create', '--bundle', bundle, `log-${index}`]);
       t.equal(viaJson.exitCode, 1);
       t.equal(viaJson.stderr, '', 'stderr (the container\'s) untouched');
       t.equal(lines(readFileSync(json, 'utf8')).length, 1, 'one JSON line');
       t.equal(containerdError(json), message, 'containerd decodes the message, value intact');
 
       const text = join(ws.dir, `log-${index}.txt`);
-      const viaText = await shim(ws, 'runc', [...root, '--log', text, 'create', '--bundle', bundle, `log-${index}`]);
+      const viaText = await shim(ws, runtime, [...root, '--log', text, 'create', '--bundle', bundle, `log-${index}`]);
       t.equal(viaText.exitCode, 1);
       const [textLine, ...more] = lines(readFileSync(text, 'utf8'));
       t.same(more, [], 'one text line');
       const quotedMsg = /^time="[^"]+" level=error msg=("(?:[^"\\]|\\.)*")$/.exec(textLine ?? '');
       t.equal(quotedMsg === null ? undefined : JSON.parse(quotedMsg[1]!), message, 'the quoted msg reads back whole');
 
-      const bare = await shim(ws, 'runc', [...root, 'create', '--bundle', bundle, `log-${index}`]);
+      const bare = await shim(ws, runtime, [...root, 'create', '--bundle', bundle, `log-${index}`]);
       t.equal(bare.exitCode, 1);
       t.equal(bare.stderr, message, 'without --log (conmon): the message alone on one line of stderr');
 
       // The audit trail records the pod's names, which a pod under CRI-O can set freely.
       const identity = Object.fromEntries(IDENTITY_KEYS.map((key) => [key, PLACEHOLDER]));
       const audited = bundleWith(ws, `audit-${index}`, testCase, { ...identity, 'io.kubernetes.cri.container-type': 'container' });
-      const run = await shim(ws, 'runc', [...root, 'run', '--bundle', audited, `audit-${index}`]);
+      const run = await shim(ws, runtime, [...root, 'run', '--bundle', audited, `audit-${index}`]);
       t.equal(run.exitCode, 0, run.stderr);
       const audit = lines(readFileSync(ws.auditLog, 'utf8'));
       t.equal(audit.length, ++auditLines, 'one audit line more');

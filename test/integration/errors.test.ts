@@ -1,18 +1,28 @@
 /**
- * Every refusal, through the built binary in front of runc: the message where
- * operators look (the --log file containerd decodes, else stderr), exit 1,
- * nothing on stdout, the bundle untouched and no container created.
+ * Every refusal, through the built binary in front of every runc and crun
+ * build (runtime-builds.ts): the message where operators look (the --log
+ * file containerd decodes, else stderr), exit 1, nothing on stdout, the
+ * bundle untouched and no container created.
  */
 import fse from 'fs-extra';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { MERGED_GROUPS, POLICY, REMOVED, SHIM, STRICT_GROUPS, containerdError, direct, prerequisites, shim, workspace } from '../helpers/oci';
+import { MERGED_GROUPS, POLICY, REMOVED, SHIM, STRICT_GROUPS, containerdError, direct, shim, workspace, type RuntimeBuild } from '../helpers/oci';
+import { atLeast, runtimeBuilds } from '../helpers/runtime-builds';
 
-const skip = prerequisites('runc');
-t.test('refusals', { skip: skip ?? false }, async (t) => {
-  const ws = workspace('runc');
+/** What each build's `state` says of a container it does not have, which the shim relays. */
+function noSuchContainer(runtime: RuntimeBuild, stateRoot: string, id: string): string {
+  if (runtime.name === 'runc') return 'container does not exist';
+  const status = `\`${stateRoot}/${id}/status\`: No such file or directory`;
+  // crun 1.22 ("status: report better error on ENOENT") names the container.
+  return atLeast(runtime, '1.22') ? `container \`${id}\` does not exist: open ${status}` : `error opening file ${status}`;
+}
+
+for (const { label, build, skip } of runtimeBuilds('refusals suite')) t.test(`refusals: ${label}`, { skip }, async (t) => {
+  const runtime = build!;
+  const ws = workspace(runtime, { ownCgroups: true });
   t.teardown(() => ws.cleanup());
   const root = ['--root', ws.stateRoot];
 
@@ -20,14 +30,14 @@ t.test('refusals', { skip: skip ?? false }, async (t) => {
   async function refusedCreate(t: Test, bundle: string, id: string, message: RegExp, globals: string[] = []): Promise<void> {
     const config = join(bundle, 'config.json');
     const before = fse.existsSync(config) ? readFileSync(config) : undefined;
-    const result = await shim(ws, 'runc', [...root, ...globals, 'create', '--bundle', bundle, id]);
+    const result = await shim(ws, runtime, [...root, ...globals, 'create', '--bundle', bundle, id]);
     t.equal(result.exitCode, 1, 'exit 1');
     t.equal(result.stdout, '', 'nothing on stdout');
     t.match(result.stderr, message, 'the message on stderr');
     t.match(result.stderr, /^strict-groups: /, 'says who refused');
     t.equal(result.stderr.split('\n').filter(Boolean).length, 1, 'one line');
     if (before !== undefined) t.same(readFileSync(config), before, 'config.json byte-identical');
-    t.not((await direct('runc', [...root, 'state', id])).exitCode, 0, 'no container created');
+    t.not((await direct(runtime, [...root, 'state', id])).exitCode, 0, 'no container created');
   }
 
   t.test('invalid policy annotation', async (t) => {
@@ -38,7 +48,7 @@ t.test('refusals', { skip: skip ?? false }, async (t) => {
   t.test('with --log json the message goes to the log, as containerd reads it', async (t) => {
     const bundle = ws.bundle('log-json', { annotations: { [POLICY]: 'Loose\n{"level":"error","msg":"forged"}' } });
     const log = join(bundle, 'log.json');
-    const result = await shim(ws, 'runc', [...root, '--log', log, '--log-format', 'json', 'create', '--bundle', bundle, 'log-json']);
+    const result = await shim(ws, runtime, [...root, '--log', log, '--log-format', 'json', 'create', '--bundle', bundle, 'log-json']);
     t.equal(result.exitCode, 1);
     t.equal(result.stderr, '', 'stderr is the container\'s: nothing there');
     t.equal(result.stdout, '');
@@ -49,7 +59,7 @@ t.test('refusals', { skip: skip ?? false }, async (t) => {
   t.test('with --log in text format', async (t) => {
     const bundle = ws.bundle('log-text', { annotations: { [POLICY]: 'nope' } });
     const log = join(bundle, 'log.txt');
-    const result = await shim(ws, 'runc', [...root, '--log', log, 'create', '--bundle', bundle, 'log-text']);
+    const result = await shim(ws, runtime, [...root, '--log', log, 'create', '--bundle', bundle, 'log-text']);
     t.equal(result.exitCode, 1);
     t.match(readFileSync(log, 'utf8'), /^time="[^"]+" level=error msg="strict-groups: invalid pod annotation .*"\n$/);
   });
@@ -93,7 +103,7 @@ t.test('refusals', { skip: skip ?? false }, async (t) => {
     // (A FIFO would not do: runc's own init reads /etc/group for user:group.)
     const bundle = ws.bundle('ambiguous-merge', { group: null, args: ['id', '-G'], annotations: { [POLICY]: 'Merge' } });
     symlinkSync('missing/../group.real', join(bundle, 'rootfs', 'etc', 'group'));
-    const result = await shim(ws, 'runc', [...root, 'run', '--bundle', bundle, 'ambiguous-merge']);
+    const result = await shim(ws, runtime, [...root, 'run', '--bundle', bundle, 'ambiguous-merge']);
     t.equal(result.exitCode, 0, result.stderr);
     t.equal(result.stdout.trim(), '1000 50000 60000');
   });
@@ -104,7 +114,7 @@ t.test('refusals', { skip: skip ?? false }, async (t) => {
     fse.mkdirpSync(join(bundle, 'rootfs', 'usr', 'lib'));
     writeFileSync(join(bundle, 'rootfs', 'usr', 'lib', 'group'), 'group-in-image:x:50000:alice\n');
     symlinkSync('/usr/lib/group', join(bundle, 'rootfs', 'etc', 'group'));
-    const result = await shim(ws, 'runc', [...root, 'run', '--bundle', bundle, 'symlinked']);
+    const result = await shim(ws, runtime, [...root, 'run', '--bundle', bundle, 'symlinked']);
     t.equal(result.exitCode, 0, result.stderr);
     t.equal(result.stdout.trim(), '1000 60000');
   });
@@ -112,12 +122,12 @@ t.test('refusals', { skip: skip ?? false }, async (t) => {
   t.test('keep-gids: only when the node honours it', async (t) => {
     const annotations = { 'strict-groups.io/keep-gids': '50000' };
     const ignored = ws.bundle('keep-ignored', { annotations });
-    t.equal((await shim(ws, 'runc', [...root, 'run', '--bundle', ignored, 'keep-ignored'])).stdout.trim(), STRICT_GROUPS);
+    t.equal((await shim(ws, runtime, [...root, 'run', '--bundle', ignored, 'keep-ignored'])).stdout.trim(), STRICT_GROUPS);
 
     ws.configure({ honorKeepGids: true });
     t.teardown(() => ws.configure({}));
     const honoured = ws.bundle('keep-honoured', { annotations });
-    t.equal((await shim(ws, 'runc', [...root, 'run', '--bundle', honoured, 'keep-honoured'])).stdout.trim(), MERGED_GROUPS);
+    t.equal((await shim(ws, runtime, [...root, 'run', '--bundle', honoured, 'keep-honoured'])).stdout.trim(), MERGED_GROUPS);
     t.equal(fse.readJsonSync(join(honoured, 'config.json')).annotations[REMOVED], '', 'nothing removed, on record');
 
     const invalid = ws.bundle('keep-invalid', { annotations: { 'strict-groups.io/keep-gids': '50000,abc' } });
@@ -129,7 +139,7 @@ t.test('refusals', { skip: skip ?? false }, async (t) => {
     const path = join(bundle, 'config.json');
     const text = readFileSync(path, 'utf8').replace(/^\{/, '{"x-vendor": {"limit": 9223372036854775807, "ratio": 1.50, "list": [18446744073709551615]},');
     writeFileSync(path, text);
-    const result = await shim(ws, 'runc', [...root, 'run', '--bundle', bundle, 'fields']);
+    const result = await shim(ws, runtime, [...root, 'run', '--bundle', bundle, 'fields']);
     t.equal(result.exitCode, 0, result.stderr);
     t.match(readFileSync(path, 'utf8'), '"x-vendor":{"limit":9223372036854775807,"ratio":1.50,"list":[18446744073709551615]}');
     t.same(fse.readdirSync(bundle).sort(), ['config.json', 'rootfs'], 'no temporary file left');
@@ -138,24 +148,24 @@ t.test('refusals', { skip: skip ?? false }, async (t) => {
   t.test('the real runtime: missing, or the shim itself', async (t) => {
     ws.configure({ runtime: '/nonexistent/runc' });
     t.teardown(() => ws.configure({}));
-    const r1 = await shim(ws, 'runc', [...root, 'state', 'x']);
+    const r1 = await shim(ws, runtime, [...root, 'state', 'x']);
     t.equal(r1.exitCode, 1);
     t.match(r1.stderr, /^strict-groups: runtime \/nonexistent\/runc is not an executable file$/);
 
     ws.configure({ runtime: SHIM });
-    const r2 = await shim(ws, 'runc', [...root, 'state', 'x']);
+    const r2 = await shim(ws, runtime, [...root, 'state', 'x']);
     t.equal(r2.exitCode, 1);
     t.match(r2.stderr, /is strict-groups-runtime itself/);
 
-    const link = join(ws.dir, 'runc');
+    const link = join(ws.dir, runtime.name);
     symlinkSync(SHIM, link);
-    ws.configure({ runtime: 'runc' });
-    const r3 = await shim(ws, 'runc', [...root, 'state', 'x'], { env: { PATH: ws.dir } });
-    t.match(r3.stderr, /runtime .*\/runc is strict-groups-runtime itself/, 'found on PATH through a symlink');
+    ws.configure({ runtime: runtime.name });
+    const r3 = await shim(ws, runtime, [...root, 'state', 'x'], { env: { PATH: ws.dir } });
+    t.match(r3.stderr, new RegExp(`runtime .*/${runtime.name} is strict-groups-runtime itself`), 'found on PATH through a symlink');
   });
 
   t.test('a broken node configuration stops creates and execs, not state/kill/delete', async (t) => {
-    writeFileSync(ws.configFile, JSON.stringify({ runtime: 'runc', defaultPolicy: 'Strict', allowOverride: true }));
+    writeFileSync(ws.configFile, JSON.stringify({ runtime: runtime.name, defaultPolicy: 'Strict', allowOverride: true }));
     t.teardown(() => ws.configure({}));
     const bundle = ws.bundle('broken-config');
     await refusedCreate(t, bundle, 'broken-config', /strict-groups: .*strict-groups\.json: \(top level\) unknown key "allowOverride"/);
@@ -163,20 +173,20 @@ t.test('refusals', { skip: skip ?? false }, async (t) => {
     // Pods must still stop: state, kill and delete reach the runtime the file names.
     const log = join(ws.dir, 'broken-config.log');
     const [viaShim, real] = await Promise.all([
-      shim(ws, 'runc', [...root, '--log', log, '--log-format', 'json', 'state', 'no-such']),
-      direct('runc', [...root, '--log', `${log}.direct`, '--log-format', 'json', 'state', 'no-such']),
+      shim(ws, runtime, [...root, '--log', log, '--log-format', 'json', 'state', 'no-such']),
+      direct(runtime, [...root, '--log', `${log}.direct`, '--log-format', 'json', 'state', 'no-such']),
     ]);
     t.equal(viaShim.exitCode, real.exitCode, 'runc answered');
     t.equal(viaShim.stderr, real.stderr);
     const warning = JSON.parse(readFileSync(log, 'utf8').split('\n')[0]!);
     t.equal(warning.level, 'warning');
-    t.match(warning.msg, /unknown key "allowOverride"; passing state on to runtime "runc"/);
+    t.match(warning.msg, new RegExp(`unknown key "allowOverride"; passing state on to runtime "${runtime.name}"`));
   });
 
   t.test('command lines the shim cannot read with certainty are refused', async (t) => {
     const bundle = ws.bundle('unclear');
     await refusedCreate(t, bundle, 'unclear', /refusing to run: unknown global option --frobnicate/, ['--frobnicate']);
-    const result = await shim(ws, 'runc', [...root, 'create', '--config', 'other.json', '--bundle', bundle, 'unclear']);
+    const result = await shim(ws, runtime, [...root, 'create', '--config', 'other.json', '--bundle', bundle, 'unclear']);
     t.equal(result.exitCode, 1);
     t.match(result.stderr, /unsupported option --config/);
   });
@@ -184,15 +194,15 @@ t.test('refusals', { skip: skip ?? false }, async (t) => {
   t.test('exec refusals: no container, or a record the shim cannot have written', async (t) => {
     const file = join(ws.dir, 'exec-process.json');
     fse.writeJsonSync(file, { terminal: false, user: { uid: 1000, gid: 1000, additionalGids: [1000, 50000] }, args: ['id'], cwd: '/' });
-    const missing = await shim(ws, 'runc', [...root, 'exec', '--process', file, 'no-such-container']);
+    const missing = await shim(ws, runtime, [...root, 'exec', '--process', file, 'no-such-container']);
     t.equal(missing.exitCode, 1);
-    t.match(missing.stderr, /^strict-groups: cannot look up container no-such-container with \S+ state: container does not exist$/);
+    t.equal(missing.stderr, `strict-groups: cannot look up container no-such-container with ${runtime.path} state: ${noSuchContainer(runtime, ws.stateRoot, 'no-such-container')}`);
 
     // A container created by plain runc with a hand-made record (no shim can write this).
     const bundle = ws.bundle('forged-record', { args: ['sleep', '300'], annotations: { [REMOVED]: 'fifty' } });
-    t.equal((await direct('runc', [...root, 'create', '--bundle', bundle, 'forged-record'], { output: 'ignore' })).exitCode, 0);
+    t.equal((await direct(runtime, [...root, 'create', '--bundle', bundle, 'forged-record'], { output: 'ignore' })).exitCode, 0);
     const before = readFileSync(file);
-    const forged = await shim(ws, 'runc', [...root, 'exec', '--process', file, 'forged-record']);
+    const forged = await shim(ws, runtime, [...root, 'exec', '--process', file, 'forged-record']);
     t.equal(forged.exitCode, 1);
     t.match(forged.stderr, /invalid annotation strict-groups\.io\/removed-gids="fifty" in the container's state/);
     t.same(readFileSync(file), before, 'process file untouched');
@@ -208,7 +218,7 @@ t.test('refusals', { skip: skip ?? false }, async (t) => {
     fse.mkdirpSync(join(ws.dir, 'rootfs2', 'etc'));
     fse.writeFileSync(join(ws.dir, 'rootfs2', 'etc', 'passwd'), 'nobody:x:65534:65534::/:/bin/sh\n');
     symlinkSync(join(ws.dir, 'physical', 'real'), join(ws.dir, 'link'));
-    const result = await shim(ws, 'runc', [...root, 'run', '--bundle', join(ws.dir, 'link'), 'symlinked-bundle']);
+    const result = await shim(ws, runtime, [...root, 'run', '--bundle', join(ws.dir, 'link'), 'symlinked-bundle']);
     t.equal(result.exitCode, 0, result.stderr);
     t.equal(result.stdout.trim(), '1000 60000');
   });
@@ -216,7 +226,7 @@ t.test('refusals', { skip: skip ?? false }, async (t) => {
   t.test('dry run: the decision as JSON, nothing changed', async (t) => {
     const bundle = ws.bundle('dry');
     const before = readFileSync(join(bundle, 'config.json'));
-    const result = await shim(ws, 'runc', ['strict-groups', 'dry-run', '--bundle', bundle]);
+    const result = await shim(ws, runtime, ['strict-groups', 'dry-run', '--bundle', bundle]);
     t.equal(result.exitCode, 0, result.stderr);
     const decision = JSON.parse(result.stdout);
     t.same(

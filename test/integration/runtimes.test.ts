@@ -1,7 +1,7 @@
 /**
- * The shim in front of the real runc and crun on real bundles: the seed case
- * under Strict and Merge, the node default, exec, and passthrough commands
- * compared with the runtime itself.
+ * The shim in front of the real runc and crun on real bundles, every build
+ * (runtime-builds.ts): the seed case under Strict and Merge, the node
+ * default, exec, and passthrough commands compared with the runtime itself.
  */
 import fse from 'fs-extra';
 import { readFileSync } from 'node:fs';
@@ -9,13 +9,14 @@ import { join } from 'node:path';
 import t from 'tap';
 import {
   MERGED_GROUPS, POLICY, REMOVED, STRICT_GROUPS,
-  direct, prerequisites, processFile, shim, workspace, type RuntimeName,
+  direct, processFile, shim, workspace,
 } from '../helpers/oci';
+import { runtimeBuilds } from '../helpers/runtime-builds';
 
-for (const runtime of ['runc', 'crun'] as RuntimeName[]) {
-  const skip = prerequisites(runtime);
-  t.test(`${runtime}`, { skip: skip ?? false }, async (t) => {
-    const ws = workspace(runtime);
+for (const { label, build, skip } of runtimeBuilds('runtimes suite')) {
+  t.test(label, { skip }, async (t) => {
+    const runtime = build!;
+    const ws = workspace(runtime, { ownCgroups: true });
     t.teardown(() => ws.cleanup());
     const root = ['--root', ws.stateRoot];
 
@@ -103,7 +104,7 @@ for (const runtime of ['runc', 'crun'] as RuntimeName[]) {
       const bundle = ws.bundle('late-flags');
       const args = [...root, 'run', 'late-flags', '--bundle', bundle];
       const result = await shim(ws, runtime, args);
-      if (runtime === 'runc') {
+      if (runtime.name === 'runc') {
         t.equal(result.exitCode, 0, result.stderr);
         t.equal(result.stdout.trim(), STRICT_GROUPS);
       } else {
@@ -161,6 +162,40 @@ for (const runtime of ['runc', 'crun'] as RuntimeName[]) {
       const deleted = await shim(ws, runtime, [...root, 'delete', '--force', 'passthrough']);
       t.equal(deleted.exitCode, 0, 'delete');
       t.not((await direct(runtime, [...root, 'state', 'passthrough'])).exitCode, 0, 'container gone');
+    });
+
+    t.test('the exact command lines of containerd-shim-runc-v2 and conmon: the kernel shows the groups', async (t) => {
+      // Detached, as these callers run them: the groups are read from the
+      // processes' /proc status, where the kernel keeps them.
+      const groupsOf = (pidFile: string): string =>
+        /^Groups:\t(.*)$/m.exec(readFileSync(`/proc/${readFileSync(pidFile, 'utf8').trim()}/status`, 'utf8'))?.[1]?.trim() ?? '';
+
+      const shimBundle = ws.bundle('containerd-form', { args: ['sleep', '300'] });
+      const shimLine = [
+        '--root', ws.stateRoot, '--log', join(shimBundle, 'log.json'), '--log-format', 'json',
+        'create', '--bundle', shimBundle, '--pid-file', join(shimBundle, 'init.pid'), '--no-new-keyring', 'containerd-form',
+      ];
+      const created = await shim(ws, runtime, shimLine, { output: 'ignore' });
+      t.equal(created.exitCode, 0, created.stderr);
+      t.equal(groupsOf(join(shimBundle, 'init.pid')), '1000 60000', 'containerd form: create');
+      const shimExec = [
+        '--root', ws.stateRoot, '--log', join(shimBundle, 'log.json'), '--log-format', 'json',
+        'exec', '--process', processFile(ws.dir, ['sleep', '300']), '--detach', '--pid-file', join(shimBundle, 'exec.pid'), 'containerd-form',
+      ];
+      const execed = await shim(ws, runtime, shimExec, { output: 'ignore' });
+      t.equal(execed.exitCode, 0, execed.stderr);
+      t.equal(groupsOf(join(shimBundle, 'exec.pid')), '1000 60000', 'containerd form: exec --process');
+
+      const conmonBundle = ws.bundle('conmon-form', { args: ['sleep', '300'] });
+      const conmonRoot = `--root=${ws.stateRoot}`;
+      const conmonCreate = [conmonRoot, 'create', '--bundle', conmonBundle, '--pid-file', join(conmonBundle, 'pidfile'), 'conmon-form'];
+      const conmonCreated = await shim(ws, runtime, conmonCreate, { output: 'ignore' });
+      t.equal(conmonCreated.exitCode, 0, conmonCreated.stderr);
+      t.equal(groupsOf(join(conmonBundle, 'pidfile')), '1000 60000', 'conmon form: create');
+      const conmonExec = [conmonRoot, 'exec', '--pid-file', join(conmonBundle, 'exec_pid'), '--process', processFile(ws.dir, ['sleep', '300']), '--detach', 'conmon-form'];
+      const conmonExeced = await shim(ws, runtime, conmonExec, { output: 'ignore' });
+      t.equal(conmonExeced.exitCode, 0, conmonExeced.stderr);
+      t.equal(groupsOf(join(conmonBundle, 'exec_pid')), '1000 60000', 'conmon form: exec --process');
     });
 
     t.test("the container's exit code comes back unchanged", async (t) => {

@@ -148,6 +148,61 @@ t.test('CRI-O / conmon command lines: --root=X as one token, no --log', (t) =>
   ]),
 );
 
+// What the newer callers send, read from their sources: go-runc (the
+// containerd shim's library) since it knows runc 1.2's --pidfd-socket,
+// containerd 1.7/2.1's update with --resources=- as one word, conmon 2.1.x
+// (exec, restore, --runtime-opt words after the command's own) and podman
+// 4.3 through conmon (its --runtime-flag words as globals, its own delete
+// without them). runc 1.2 to 1.4 add no create, run, exec, restore or
+// global flag the shim would need beyond these; crun 1.28 adds none either.
+const POD = '/var/lib/containers/storage/overlay-containers';
+t.test('newer callers: go-runc with runc 1.2+, conmon 2.1, podman 4.3', (t) =>
+  table(t, [
+    {
+      line: `${SHIM} create --bundle ${B} --pid-file ${B}/init.pid --pidfd-socket /run/containerd/s/pidfd.sock ${ID}`,
+      want: create(SHIM_G, 'create', ID, B),
+      why: 'go-runc CreateOpts.PidfdSocket (runc 1.2+)',
+    },
+    {
+      line: `${SHIM} exec --process /tmp/runc-process7 --pidfd-socket /run/containerd/s/pidfd.sock --detach --pid-file ${B}/e.pid ${ID}`,
+      want: exec(SHIM_G, ID, '/tmp/runc-process7'),
+      why: 'go-runc ExecOpts.PidfdSocket',
+    },
+    { line: `${SHIM} --rootless=false create --bundle ${B} --pid-file ${B}/init.pid ${ID}`, want: create(globals(['--root', ROOT, '--rootless=false'], `${B}/log.json`, 'json'), 'create', ID, B) },
+    { line: `${SHIM} update --resources=- ${ID}`, want: pass(SHIM_G, 'update'), why: 'containerd 1.7 and 2.1: one word' },
+    {
+      line: `--root=/run/runc exec --pid-file ${POD}/${ID}/userdata/exec_pid --process ${POD}/${ID}/userdata/exec-process-1 --detach --tty --console-socket /tmp/conmon-term.sock ${ID}`,
+      want: exec(CRIO_G, ID, `${POD}/${ID}/userdata/exec-process-1`),
+      why: 'conmon 2.1.6 exec with a terminal',
+    },
+    {
+      line: `--root=/run/runc restore --bundle ${POD}/${ID}/userdata --pid-file ${POD}/${ID}/userdata/pidfile --detach --image-path /ckpt --work-path ${POD}/${ID}/userdata --tcp-established ${ID}`,
+      want: create(CRIO_G, 'restore', ID, `${POD}/${ID}/userdata`),
+      why: 'conmon restore, a --runtime-opt after its own words',
+    },
+    {
+      line: `--root=/run/runc create --bundle /b --pid-file /b/pidfile --preserve-fds 2 ${ID}`,
+      want: create(CRIO_G, 'create', ID, '/b', 2),
+      why: 'conmon --runtime-opt --preserve-fds',
+    },
+    { line: `--root=/tmp/runc-state kill ${ID} 9`, want: pass(globals(['--root=/tmp/runc-state']), 'kill'), why: 'podman --runtime-flag root=...' },
+    { line: `delete --force ${ID}`, want: pass(NONE, 'delete'), why: 'podman 4.3 deletes without its --runtime-flag words' },
+  ]),
+);
+
+t.test('runc 1.4 and crun 1.28 specifics', (t) =>
+  table(t, [
+    // runc 1.4 dropped --criu; it refuses the line, the shim reads it as 1.3 does.
+    { line: '--criu /usr/sbin/criu create -b /x id1', want: create(globals(['--criu', '/usr/sbin/criu']), 'create', 'id1', '/x') },
+    // crun's --network-lock is declared without an argument yet takes the next word.
+    { line: 'restore --network-lock skip --image-path /i -b /x id1', want: create(NONE, 'restore', 'id1', '/x') },
+    { line: 'restore --tcp-close -b /x id1', want: create(NONE, 'restore', 'id1', '/x'), why: 'crun only' },
+    { line: 'checkpoint --network-lock skip --image-path /i id1', want: pass(NONE, 'checkpoint') },
+    { line: '--cgroup-manager=disabled --log-level=warning run -d -b /x id1', want: create(globals(['--cgroup-manager=disabled']), 'run', 'id1', '/x') },
+    { line: 'exec --tty=false --cgroup sub -p /f id1', want: exec(NONE, 'id1', '/f'), why: 'crun -t takes an optional attached value' },
+  ]),
+);
+
 t.test('drop-in runc forms: where the bundle and id are', (t) =>
   table(t, [
     { line: 'create id1 --bundle /x', want: create(NONE, 'create', 'id1', '/x'), why: 'runc reorders flags after the id' },
