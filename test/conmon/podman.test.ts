@@ -70,7 +70,7 @@ for (const runtime of ['runc', 'crun'] as RuntimeName[]) {
       // conmon relays the runtime's stderr; podman prefixes the runtime's path.
       t.equal(
         invalid.stderr.split('\n').find((line) => line.startsWith('Error: ')),
-        `Error: OCI runtime error: ${SHIM}: strict-groups: invalid pod annotation ${POLICY}="bogus": want "Strict" or "Merge"`,
+        `Error: OCI runtime error: ${SHIM}: strict-groups: invalid pod annotation ${POLICY}="bogus": want "Strict", "Merge" or "Audit"`,
       );
       t.equal(podman.audit().length, before, 'no create was audited');
       t.not((await podman.call(['container', 'exists', 'invalid'])).exitCode, 0, 'podman removed it (--rm)');
