@@ -93,6 +93,8 @@ export interface Globals {
   logFormat?: string | undefined;
   /** The global arguments minus logging, for the shim's own `state` query. */
   forState: string[];
+  /** The --root value, if given: where the runtime keeps its containers' state. */
+  root?: string | undefined;
 }
 
 /** Extra descriptors the real runtime expects to inherit. */
@@ -333,6 +335,7 @@ function parseGlobals(argv: readonly string[]): { globals: Globals; rest: string
     }
     // --help and --version print and exit, whatever command follows.
     if ((key === 'help' || key === 'version' || key === 'usage') && value !== 'false') infoOnly = true;
+    if (key === 'root') globals.root = value;
     if (key === 'log') globals.log = value;
     else if (key === 'log-format') globals.logFormat = value;
     else if (key !== 'debug' && key !== 'log-level') globals.forState.push(...words);

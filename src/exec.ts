@@ -1,7 +1,8 @@
-import { execFileSync } from 'node:child_process';
+import { basename, join, resolve } from 'node:path';
 import { loadBundleAnnotations, loadExecProcess, saveDocument, withAdditionalGids } from './bundle';
 import { ShimError } from './errors';
-import { validateRuntimeState } from './generated/validators.cjs';
+import { readRegularFile } from './files';
+import { validateAnnotations, validateRuntimeState } from './generated/validators.cjs';
 import { parseDocument } from './json-document';
 import { recordedRemoval, strictByImage } from './policy';
 import { assertValid } from './validate';
@@ -19,8 +20,88 @@ export interface RuntimeState {
   annotations?: Record<string, string>;
 }
 
+/** runc's and crun's default roots, as root runs them (runc under another uid would use $XDG_RUNTIME_DIR). */
+const DEFAULT_ROOTS: Readonly<Record<string, string>> = { runc: '/run/runc', crun: '/run/crun' };
+/** runc's rule for container ids (crun's is looser), so that an id is one plain path component. */
+const PLAIN_ID = /^[\w+.-]+$/;
+/** The runtime's state files are its own; this bound only stops a runaway. */
+const MAX_STATE_BYTES = 64 * 1024 * 1024;
+
+/**
+ * The container's state as the runtime keeps it under its root, read
+ * without running the runtime: runc's <root>/<id>/state.json (the bundle and
+ * the annotations as "key=value" labels, which is what `runc state` prints
+ * from), crun's <root>/<id>/status and its copy of config.json. Only root
+ * on the host writes there; nothing in the container can. Undefined when
+ * the layout is not one of these, for the caller to ask the runtime instead.
+ */
+export function stateFromRoot(runtime: string, root: string | undefined, id: string): RuntimeState | undefined {
+  const dir = root === undefined ? DEFAULT_ROOTS[basename(runtime)] : resolve(root);
+  if (dir === undefined || !PLAIN_ID.test(id) || id === '.' || id === '..') return undefined;
+  const container = join(dir, id);
+  const read = (name: string): string | undefined => {
+    try {
+      return readRegularFile(join(container, name), MAX_STATE_BYTES).content.toString('utf8');
+    } catch (error) {
+      if (error instanceof ShimError && /: ENOENT$/.test(error.message)) return undefined;
+      throw error;
+    }
+  };
+  const runcState = read('state.json');
+  if (runcState !== undefined) return runcStateOf(runcState, id, join(container, 'state.json'));
+  const crunStatus = read('status');
+  const crunConfig = crunStatus === undefined ? undefined : read('config.json');
+  if (crunStatus !== undefined && crunConfig !== undefined) return crunStateOf(crunStatus, crunConfig, id, container);
+  return undefined;
+}
+
+function runcStateOf(text: string, id: string, path: string): RuntimeState {
+  const state = parseDocument(text, path) as { config?: { labels?: unknown } };
+  const labels = state.config?.labels;
+  if (!Array.isArray(labels) || !labels.every((label) => typeof label === 'string')) throw new ShimError(`${path}: config.labels is not a list of strings`);
+  const annotations: Record<string, string> = {};
+  let bundle: string | undefined;
+  for (const label of labels as string[]) {
+    const eq = label.indexOf('=');
+    if (eq === -1) continue;
+    const [key, value] = [label.slice(0, eq), label.slice(eq + 1)];
+    // runc's own reading: "bundle" is the bundle, every other label an annotation.
+    if (key === 'bundle') bundle = value;
+    else annotations[key] = value;
+  }
+  if (bundle === undefined || bundle === '') throw new ShimError(`${path}: no bundle label`);
+  return { id, bundle, annotations };
+}
+
+function crunStateOf(statusText: string, configText: string, id: string, dir: string): RuntimeState {
+  const status = parseDocument(statusText, join(dir, 'status')) as { bundle?: unknown };
+  if (typeof status.bundle !== 'string' || status.bundle === '') throw new ShimError(`${join(dir, 'status')}: no bundle`);
+  const annotations = (parseDocument(configText, join(dir, 'config.json')) as { annotations?: unknown }).annotations ?? {};
+  assertValid<Record<string, string>>(validateAnnotations, annotations, `${join(dir, 'config.json')}: annotations`);
+  return { id, bundle: status.bundle, annotations };
+}
+
+/**
+ * The container's state: from the runtime's root where its layout is known,
+ * else (another layout, a file that does not read as expected, no such
+ * container) from `<runtime> state`, the authority on its own files. A
+ * container the runtime does not know fails the exec, as the runtime itself
+ * would.
+ */
+export function containerState(runtime: string, globals: { forState: readonly string[]; root?: string | undefined }, id: string): RuntimeState {
+  let state: RuntimeState | undefined;
+  try {
+    state = stateFromRoot(runtime, globals.root, id);
+  } catch {
+    state = undefined;
+  }
+  return state ?? queryState(runtime, globals.forState, id);
+}
+
 /** `<runtime> [global options] state ID`, parsed and validated. */
 export function queryState(runtime: string, globalArgs: readonly string[], id: string): RuntimeState {
+  // Loaded here: only the fallback pays for child_process.
+  const { execFileSync } = require('node:child_process') as typeof import('node:child_process');
   let output: string;
   try {
     output = execFileSync(runtime, [...globalArgs, 'state', id], {

@@ -76,8 +76,8 @@ async function run(invocation: Invocation, argv: readonly string[], env: NodeJS.
       }
     }
   } else if (invocation.kind === 'exec' && invocation.processFile !== undefined) {
-    const { prepareExec, queryState, removalFor } = require('./exec') as typeof import('./exec');
-    const removal = removalFor(queryState(runtime, invocation.globals.forState, invocation.id));
+    const { containerState, prepareExec, removalFor } = require('./exec') as typeof import('./exec');
+    const removal = removalFor(containerState(runtime, invocation.globals, invocation.id));
     if (removal !== undefined && removal.length > 0) prepareExec(resolve(invocation.processFile), removal);
   }
 
