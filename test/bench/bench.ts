@@ -2,39 +2,56 @@
  * npm run bench: what strict-groups-runtime costs on top of plain runc, next
  * to a bare start of the same Node, all measured in one run on this machine.
  *
- * - passthrough: `state ID` of a created container (every CRI poll pays this);
+ * - state: `state ID` of a created container (every CRI poll pays this);
  * - create: `create` of the seed bundle under Strict (config.json rewritten,
- *   image /etc files read), each run on a fresh copy of the original config.
+ *   image /etc files read), each on a fresh copy of the original config;
+ * - exec: `exec --process FILE ID` of `true` in a running Strict container,
+ *   as an exec probe makes it, each with a fresh process file.
  *
- * Runs alternate between the variants so that drift hits all of them alike;
- * medians are reported. Needs root, runc and busybox-static, like the tests.
+ * Every call is run by test/bench/rusage.py, one long-lived process that
+ * forks, execs and wait4s: wall time, the CPU time (user + sys) of the call's
+ * whole process tree to the microsecond, and its peak RSS; its fork counts
+ * alike for every variant. Calls alternate between
+ * the variants so that drift hits all of them alike; medians are reported.
+ * The probe-load line turns the CPU per exec into what N exec probes per
+ * second cost a node. BENCH_RUNS sets the rounds (default 40), BENCH_PROBES
+ * the probes per second (default 10: a hundred pods probing every 10 s).
+ * Needs root, runc, busybox-static and python3.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, SHIM, makeBundle } from '../helpers/oci';
+import { createInterface } from 'node:readline';
+import { ROOT, SEED_GIDS, SHIM, makeBundle, processFile } from '../helpers/oci';
 
-const shimPath = SHIM;
-const nodePath = join(ROOT, 'node_modules', 'node', 'bin', 'node');
-const runs = Number(process.env['BENCH_RUNS'] ?? 40);
+const NODE = join(ROOT, 'node_modules', 'node', 'bin', 'node');
+const RUNS = Number(process.env['BENCH_RUNS'] ?? 40);
+const PROBES = Number(process.env['BENCH_PROBES'] ?? 10);
 
 const work = mkdtempSync(join(tmpdir(), 'sg-bench-'));
 const stateRoot = join(work, 'state');
-const config = join(work, 'strict-groups.json');
-writeFileSync(config, JSON.stringify({ runtime: 'runc', auditLog: join(work, 'audit.log') }));
-const env = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', STRICT_GROUPS_CONFIG: config };
+const configFile = join(work, 'strict-groups.json');
+writeFileSync(configFile, JSON.stringify({ runtime: 'runc', auditLog: join(work, 'audit.log') }));
+const env = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', STRICT_GROUPS_CONFIG: configFile };
+interface Sample {
+  wallMs: number;
+  cpuMs: number;
+  maxRssKb: number;
+}
 
-const bundle = makeBundle(join(work, 'bundle'), { args: ['sleep', '1000'] });
-const pristine = join(work, 'config.json.orig');
-copyFileSync(join(bundle, 'config.json'), pristine);
+const runner = spawn('python3', [join(__dirname, 'rusage.py')], { env, stdio: ['pipe', 'pipe', 'inherit'] });
+const answers = createInterface({ input: runner.stdout })[Symbol.asyncIterator]();
 
-function timed(file: string, args: string[]): number {
-  const start = process.hrtime.bigint();
-  const result = spawnSync(file, args, { env, stdio: 'ignore' });
-  const elapsed = Number(process.hrtime.bigint() - start) / 1e6;
-  if (result.status !== 0) throw new Error(`${file} ${args.join(' ')} exited ${result.status ?? result.signal}`);
-  return elapsed;
+/** One call: wall, user+sys CPU and peak RSS of its process tree. */
+async function timed(file: string, args: string[]): Promise<Sample> {
+  const program = file.startsWith('/') ? file : execFileSync('sh', ['-c', 'command -v "$1"', 'sh', file], { encoding: 'utf8' }).trim();
+  runner.stdin.write(JSON.stringify([program, ...args]) + '\n');
+  const answer = await answers.next();
+  if (answer.done === true) throw new Error('test/bench/rusage.py ended');
+  const { status, ...sample } = JSON.parse(answer.value) as Sample & { status: number };
+  if (status !== 0) throw new Error(`${file} ${args.join(' ')} exited ${status}`);
+  return sample;
 }
 
 function median(values: number[]): number {
@@ -43,47 +60,70 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-function main(): void {
-  execFileSync('runc', ['--root', stateRoot, 'create', '--bundle', bundle, 'bench-state'], { stdio: 'ignore' });
-  const samples: Record<string, number[]> = { node: [], runcState: [], shimState: [], runcCreate: [], shimCreate: [] };
+type Variant = 'node' | 'runcState' | 'shimState' | 'runcCreate' | 'shimCreate' | 'runcExec' | 'shimExec';
 
-  const create = (file: string, key: 'runcCreate' | 'shimCreate', i: number): void => {
-    copyFileSync(pristine, join(bundle, 'config.json'));
-    const id = `bench-${key}-${i}`;
-    samples[key]!.push(timed(file, ['--root', stateRoot, 'create', '--bundle', bundle, id]));
+async function main(): Promise<void> {
+  const createBundle = makeBundle(join(work, 'create'), { args: ['sleep', '1000'] });
+  const pristine = join(work, 'config.json.orig');
+  copyFileSync(join(createBundle, 'config.json'), pristine);
+  // A running Strict container, created through the shim, for state and exec.
+  const running = makeBundle(join(work, 'running'), { args: ['sleep', '100000'] });
+  execFileSync(SHIM, ['--root', stateRoot, 'run', '--detach', '--bundle', running, 'bench'], { env, stdio: 'ignore' });
+
+  const samples = Object.fromEntries((['node', 'runcState', 'shimState', 'runcCreate', 'shimCreate', 'runcExec', 'shimExec'] as Variant[]).map((v) => [v, [] as Sample[]])) as Record<Variant, Sample[]>;
+  const create = async (file: string, i: number): Promise<Sample> => {
+    copyFileSync(pristine, join(createBundle, 'config.json'));
+    const id = `bench-create-${i}`;
+    const sample = await timed(file, ['--root', stateRoot, 'create', '--bundle', createBundle, id]);
     execFileSync('runc', ['--root', stateRoot, 'delete', '--force', id], { stdio: 'ignore' });
+    return sample;
   };
+  const exec = (file: string): Promise<Sample> => timed(file, ['--root', stateRoot, 'exec', '--process', processFile(work, ['true'], SEED_GIDS), 'bench']);
 
-  for (let i = -3; i < runs; i++) {
-    // Three warm-up rounds fill the page cache and are not counted.
-    const round = {
-      node: timed(nodePath, ['-e', '0']),
-      runcState: timed('runc', ['--root', stateRoot, 'state', 'bench-state']),
-      shimState: timed(shimPath, ['--root', stateRoot, 'state', 'bench-state']),
+  // Three warm-up rounds fill the page cache and are not counted.
+  for (let i = -3; i < RUNS; i++) {
+    const round: Record<Variant, Sample> = {
+      node: await timed(NODE, ['-e', '0']),
+      runcState: await timed('runc', ['--root', stateRoot, 'state', 'bench']),
+      shimState: await timed(SHIM, ['--root', stateRoot, 'state', 'bench']),
+      runcCreate: await create('runc', 2 * i + 100),
+      shimCreate: await create(SHIM, 2 * i + 101),
+      runcExec: await exec('runc'),
+      shimExec: await exec(SHIM),
     };
-    if (i >= 0) for (const [key, value] of Object.entries(round)) samples[key]!.push(value);
-    if (i >= 0) {
-      create('runc', 'runcCreate', i);
-      create(shimPath, 'shimCreate', i);
-    }
+    if (i >= 0) for (const variant of Object.keys(round) as Variant[]) samples[variant].push(round[variant]);
   }
 
-  const m = Object.fromEntries(Object.entries(samples).map(([key, values]) => [key, median(values)])) as Record<string, number>;
-  const stateOverhead = m['shimState']! - m['runcState']!;
-  const createOverhead = m['shimCreate']! - m['runcCreate']!;
-  const ms = (value: number): string => `${value.toFixed(1)} ms`;
+  const m = (variant: Variant, field: keyof Sample): number => median(samples[variant].map((sample) => sample[field]));
+  const bare = m('node', 'wallMs');
+  const ms = (value: number): string => `${value.toFixed(1).padStart(6)} ms`;
+  const mb = (kb: number): string => `${(kb / 1024).toFixed(0).padStart(3)} MB`;
+  const row = (name: string, runc: Variant, shim: Variant): string => {
+    const extra = m(shim, 'wallMs') - m(runc, 'wallMs');
+    return (
+      `  ${name.padEnd(7)} runc ${ms(m(runc, 'wallMs'))}  shim ${ms(m(shim, 'wallMs'))}  extra ${ms(extra)} = ${(extra / bare).toFixed(2)}x a bare Node start` +
+      `   CPU runc ${ms(m(runc, 'cpuMs'))}  shim ${ms(m(shim, 'cpuMs'))}   peak RSS runc ${mb(m(runc, 'maxRssKb'))}  shim ${mb(m(shim, 'maxRssKb'))}`
+    );
+  };
+  const probeCpu = (variant: Variant): string => `${((PROBES * m(variant, 'cpuMs')) / 10).toFixed(1)}% of a CPU`;
   const lines = [
-    `strict-groups-runtime benchmark: ${runs} alternating runs each, medians (${process.arch}, ${execFileSync('nproc').toString().trim()} CPUs)`,
-    `  bare Node start (node -e 0, Node ${execFileSync(nodePath, ['--version']).toString().trim()}): ${ms(m['node']!)}`,
-    `  state  : runc ${ms(m['runcState']!)}, shim ${ms(m['shimState']!)}; extra ${ms(stateOverhead)} = ${(stateOverhead / m['node']!).toFixed(2)}x a bare Node start, shim/runc ${(m['shimState']! / m['runcState']!).toFixed(2)}x`,
-    `  create : runc ${ms(m['runcCreate']!)}, shim ${ms(m['shimCreate']!)}; extra ${ms(createOverhead)} = ${(createOverhead / m['node']!).toFixed(2)}x a bare Node start, shim/runc ${(m['shimCreate']! / m['runcCreate']!).toFixed(2)}x`,
+    `strict-groups-runtime benchmark: ${RUNS} alternating rounds, medians (${process.arch}, ${execFileSync('nproc').toString().trim()} CPUs, ${execFileSync(NODE, ['--version']).toString().trim()})`,
+    `  bare Node start (node -e 0): wall ${ms(bare)}  CPU ${ms(m('node', 'cpuMs'))}  peak RSS ${mb(m('node', 'maxRssKb'))}`,
+    row('state', 'runcState', 'shimState'),
+    row('create', 'runcCreate', 'shimCreate'),
+    row('exec', 'runcExec', 'shimExec'),
+    `  probe load: ${PROBES} exec probes a second cost ${probeCpu('shimExec')} through the shim, ${probeCpu('runcExec')} through runc alone`,
   ];
   process.stdout.write(lines.join('\n') + '\n');
 }
 
-try {
-  main();
-} finally {
-  spawnSync('runc', ['--root', stateRoot, 'delete', '--force', 'bench-state'], { stdio: 'ignore' });
-  rmSync(work, { recursive: true, force: true });
-}
+main()
+  .catch((error: unknown) => {
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  })
+  .finally(() => {
+    runner.stdin.end();
+    spawnSync('runc', ['--root', stateRoot, 'delete', '--force', 'bench'], { stdio: 'ignore' });
+    rmSync(work, { recursive: true, force: true });
+  });
