@@ -38,7 +38,7 @@ async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<vo
 async function run(invocation: Invocation, argv: readonly string[], env: NodeJS.ProcessEnv, logTarget: LogTarget): Promise<void> {
   if (invocation.kind === 'shim') {
     const { runShimCommand } = require('./shim-commands') as typeof import('./shim-commands');
-    runShimCommand(invocation.args, () => loadConfig(env), process.cwd());
+    await runShimCommand(invocation.args, () => loadConfig(env), process.cwd());
     return;
   }
   if (invocation.kind === 'unclear') {

@@ -23,13 +23,18 @@ commands:
   install [options]        install on this node and wire the runtime handler
                            into containerd or CRI-O (what install.sh runs;
                            "install --help" lists the options)
+  daemonset install|uninstall [options]
+                           what the installer and cleanup DaemonSets run:
+                           install or uninstall once, then stay up until
+                           SIGTERM ("daemonset --help")
   version                  print the strict-groups-runtime version
   help                     print this text
 
 Any other command line is runc's, passed to the configured runtime.
 `;
 
-export function runShimCommand(args: readonly string[], config: () => { config: NodeConfig; path: string }, cwd: string): void {
+/** Every command but daemonset finishes synchronously; daemonset resolves at SIGTERM. */
+export function runShimCommand(args: readonly string[], config: () => { config: NodeConfig; path: string }, cwd: string): void | Promise<void> {
   const [command, ...rest] = args;
   switch (command) {
     case 'dry-run': {
@@ -48,6 +53,10 @@ export function runShimCommand(args: readonly string[], config: () => { config: 
       const { runInstall } = require('./install/install') as typeof import('./install/install');
       runInstall(rest, process.execPath);
       return;
+    }
+    case 'daemonset': {
+      const { runDaemonSet } = require('./install/daemon') as typeof import('./install/daemon');
+      return runDaemonSet(rest, process.execPath, VERSION);
     }
     case 'version':
       writeStdout(`strict-groups-runtime ${VERSION}\n`);
