@@ -150,7 +150,7 @@ function reportRestart(outcome: RestartOutcome): void {
       return;
     case 'impossible':
       line('not restarted', `${outcome.service}: ${outcome.why}`);
-      line('note', `restart ${outcome.service} on the host for the handler to take effect; until a restart here succeeds, ${RESTART_PENDING} keeps the change pending`);
+      line('note', `restart ${outcome.service} on the host for the change to take effect; until a restart from here succeeds, ${RESTART_PENDING} keeps it pending`);
       return;
   }
 }
