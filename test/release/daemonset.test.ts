@@ -11,10 +11,13 @@
  * installer must say so and go on. Where the host does have systemd, a
  * stand-in for its systemctl that records each call (and can be made to
  * fail) shows when the installer restarts: only on a change, once, and
- * again after a failed attempt even when nothing changes any more.
+ * again after a failed attempt even when nothing changes any more; an
+ * upgrade replaces the binary under a process running the old one, and
+ * restarts nothing.
  */
 import t, { type Test } from 'tap';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { at, configDump, hostTree, parseToml, type TomlDoc } from '../helpers/install';
 import { parseManifest } from '../helpers/manifests';
@@ -219,6 +222,29 @@ t.test("on a host with systemd: the host's systemctl, once per change, again aft
   t.same(calls(), [RESTART, RESTART], 'no restart');
   t.same(treeState(tree), installed, 'no byte changed');
   t.same(await again.terminate(EXIT_MS), { code: 0, signal: null });
+
+  // An upgrade: another build is installed and running (a static busybox
+  // stands in for it, as a process started from the installed path); the
+  // new one replaces it atomically and nothing restarts.
+  writeFileSync(join(tree, BINARY), readFileSync('/bin/busybox'), { mode: 0o755 });
+  writeFileSync(join(tree, RECORD), readFileSync(join(tree, RECORD), 'utf8').replace(`"version": "${VERSION}"`, '"version": "0.0.1"'));
+  writeFileSync(join(tree, FEATURE_FILE), readFileSync(join(tree, FEATURE_FILE), 'utf8').replace(`version=${VERSION}`, 'version=0.0.1'));
+  const running = spawn(join(tree, BINARY), ['sleep', '600'], { argv0: 'busybox', stdio: 'ignore' });
+  t.teardown(() => running.kill('SIGKILL'));
+  const upgrade = runPod(installer, tree, 'upgrade');
+  await upgrade.waitFor(/strict-groups daemonset installed; staying up/, START_MS);
+  t.match(upgrade.log(), /^  installed +\/usr\/local\/bin\/strict-groups-runtime$/m);
+  t.match(upgrade.log(), /^  unchanged +CRI runtime configuration$/m);
+  t.match(upgrade.log(), /^  unchanged +nothing to restart$/m);
+  t.same(calls(), [RESTART, RESTART], 'an upgrade restarts nothing');
+  t.ok(readFileSync(join(tree, BINARY)).equals(amd64Binary), 'the new binary is in place');
+  t.equal(running.exitCode, null, 'the process started from the old binary runs on');
+  t.match(readlinkSync(`/proc/${running.pid}/exe`), /\(deleted\)$/, 'on the old file, replaced rather than written over');
+  t.ok(readFileSync(`/proc/${running.pid}/exe`).equals(readFileSync('/bin/busybox')), 'which is whole');
+  t.match(JSON.parse(read(tree, RECORD) ?? '{}'), { version: VERSION }, 'the record says the new version');
+  t.match(read(tree, FEATURE_FILE), `strict-groups.version=${VERSION}\n`, 'and so does the node label');
+  t.same(await upgrade.terminate(EXIT_MS), { code: 0, signal: null });
+  running.kill('SIGKILL');
 
   // The cleanup changes the configuration: one restart.
   const removal = runPod(cleanup, tree, 'cleanup');
