@@ -39,7 +39,7 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const dist = join(root, 'dist');
 const ARCHITECTURES: readonly Architecture[] = ['amd64', 'arm64'];
 /** What the image's entrypoint script runs its commands with. */
-const BUSYBOX_APPLETS = ['[', 'cat', 'chmod', 'chroot', 'cmp', 'cp', 'echo', 'id', 'ls', 'mkdir', 'mv', 'printf', 'rm', 'sh', 'sha256sum', 'test'];
+const BUSYBOX_APPLETS = ['[', 'cat', 'chmod', 'chroot', 'cmp', 'cp', 'dirname', 'echo', 'id', 'ls', 'mkdir', 'mv', 'printf', 'rm', 'sh', 'sha256sum', 'test', 'tr'];
 
 const { values: options } = parseArgs({
   options: { out: { type: 'string', default: join(dist, 'release') }, 'no-build': { type: 'boolean', default: false } },

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, lstatSync, openSync, readSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ShimError, describe } from '../errors';
 import { writeStdout } from '../log';
@@ -41,6 +41,16 @@ options (as for install):
 `;
 
 const TERMINATING = ['SIGTERM', 'SIGINT'] as const;
+
+/**
+ * Where the image's entrypoint stages this binary when the installed one is
+ * not the image's (deploy/entrypoint.sh). Once it is, the entrypoint runs the
+ * installed binary and stages nothing, provided no directory on the way to
+ * it is a symlink (it looks from the container, where a host's absolute link
+ * would mislead it); under the same condition the staged copy is removed here.
+ */
+const STAGED_BINARY = '/var/lib/strict-groups/daemonset/strict-groups-runtime';
+const INSTALLED_DIRS = ['/usr', '/usr/local', '/usr/local/bin'];
 
 interface DaemonSetOptions {
   mode: 'install' | 'uninstall';
@@ -95,10 +105,12 @@ export async function runDaemonSet(args: readonly string[], selfPath: string, ve
     say(`${options.mode}: strict-groups-runtime ${version}, running as ${selfPath}`);
     if (options.mode === 'install') {
       runInstall(options.installArgs, selfPath, (run) => finishInstall(run, selfPath, version));
+      dropStagedCopy(hostOf(options.installArgs), selfPath);
       say('installed; staying up until SIGTERM (a rollout or a drain leaves the node installed)');
     } else {
       removeAdvertisement(options.installArgs);
       runInstall(options.installArgs, selfPath, (run) => reportRestart(restartIfNeeded(run.host, serviceOf(run), run.changed)));
+      dropStagedCopy(hostOf(options.installArgs), selfPath);
       say('uninstalled: finished on this node; staying up so that this shows; delete the DaemonSet (kubectl delete -f deploy/cleanup.yaml)');
     }
   } catch (err) {
@@ -134,6 +146,15 @@ function hostOf(installArgs: readonly string[]): Host {
   const root = installArgs[installArgs.indexOf('--host-root') + 1]!;
   if (!root.startsWith('/')) throw new ShimError(`daemonset: --host-root must be an absolute path, not ${root}`);
   return new Host(root === '/' ? '/' : root.replace(/\/+$/, ''));
+}
+
+/** The entrypoint's staged copy, once the installed binary is the same and the next start will run that. */
+function dropStagedCopy(host: Host, selfPath: string): void {
+  if (host.root !== '/' || selfPath !== STAGED_BINARY) return;
+  if (!host.sameFile(INSTALLED_BINARY, selfPath)) return;
+  if (INSTALLED_DIRS.some((dir) => lstatSync(host.local(dir)).isSymbolicLink())) return;
+  host.remove(STAGED_BINARY);
+  line('removed', `${STAGED_BINARY} (the image's entrypoint staged it; the next start runs ${INSTALLED_BINARY}, the same binary)`);
 }
 
 function serviceOf(run: InstallRun): CriService {

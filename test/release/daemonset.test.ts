@@ -115,7 +115,7 @@ t.test('installer and cleanup on a node without systemd: installed, advertised, 
   const log = first.log();
   t.comment(`the installer pod's log:\n${log}`);
   t.match(log, /strict-groups entrypoint: staged \/var\/lib\/strict-groups\/daemonset\/strict-groups-runtime/);
-  t.match(log, new RegExp(`strict-groups entrypoint: strict-groups-runtime ${VERSION.replaceAll('.', '\\.')}; running it inside the host root`), "the host's C library runs it");
+  t.match(log, new RegExp(`strict-groups entrypoint: strict-groups-runtime ${VERSION.replaceAll('.', '\\.')}; running ${STAGED} inside the host root`), "the host's C library runs it");
   t.match(log, /strict-groups install: containerd, handler "strict-groups", host root \/$/m, 'it runs inside the host root');
   t.match(log, /^  installed +\/usr\/local\/bin\/strict-groups-runtime$/m);
   t.match(log, /^  not restarted containerd: no systemd on this host/m, 'the restart that cannot happen here is reported');
@@ -130,7 +130,8 @@ t.test('installer and cleanup on a node without systemd: installed, advertised, 
   t.same(withoutHandler, parseToml(before), 'and nothing else changed in it');
 
   t.ok(readFileSync(join(tree, BINARY)).equals(amd64Binary), 'the binary on the host is the release binary');
-  t.ok(readFileSync(join(tree, STAGED)).equals(amd64Binary), 'staged from the image');
+  t.match(log, new RegExp(`^  removed +${STAGED} \\(the image's entrypoint staged it`, 'm'));
+  t.notOk(existsSync(join(tree, STAGED)), 'the staged copy is gone once the same binary is installed');
   t.same(labelsOf(read(tree, FEATURE_FILE) ?? ''), {
     'feature.node.kubernetes.io/strict-groups.handler': 'strict-groups',
     'feature.node.kubernetes.io/strict-groups.version': VERSION,
@@ -151,7 +152,8 @@ t.test('installer and cleanup on a node without systemd: installed, advertised, 
   const second = runPod(installer, tree, 'install-2');
   await second.waitFor(/strict-groups daemonset installed; staying up until SIGTERM/, START_MS);
   t.same(treeState(tree), installed, 'a second start changes no byte (nor any inode or mtime)');
-  t.notMatch(second.log(), /staged/, 'the staged binary is left as it is');
+  t.notMatch(second.log(), /staged/, 'nothing is staged');
+  t.match(second.log(), `; running ${BINARY} inside the host root`, 'the installed binary, the same as the image\'s, runs');
   for (const what of [BINARY, RECORD, FEATURE_FILE, 'CRI runtime configuration']) {
     t.match(second.log(), new RegExp(`^  unchanged +${what.replaceAll('.', '\\.')}`, 'm'), `unchanged: ${what}`);
   }
@@ -202,6 +204,7 @@ t.test("on a host with systemd: the host's systemctl, once per change, again aft
   t.same(calls(), [RESTART]);
   t.equal(read(tree, PENDING), 'containerd\n', 'the restart stays owed');
   t.equal(read(tree, FEATURE_FILE), null, 'a node whose runtime did not restart is not advertised');
+  t.ok(existsSync(join(tree, STAGED)), 'the failed start left its staged copy');
   rmSync(join(tree, 'etc', 'systemctl-fails'));
 
   // The next start finds nothing to change, and restarts all the same.
@@ -211,6 +214,7 @@ t.test("on a host with systemd: the host's systemctl, once per change, again aft
   t.match(retry.log(), /^  restarted +containerd through the host's systemd \(a change from an earlier start was pending\)$/m);
   t.same(calls(), [RESTART, RESTART]);
   t.equal(read(tree, PENDING), null, 'nothing is owed any more');
+  t.notOk(existsSync(join(tree, STAGED)), 'the start that runs the installed binary removes a staged copy left behind');
   t.ok(read(tree, FEATURE_FILE), 'advertised once the runtime restarted');
   t.same(await retry.terminate(EXIT_MS), { code: 0, signal: null });
 
@@ -238,6 +242,8 @@ t.test("on a host with systemd: the host's systemctl, once per change, again aft
   t.match(upgrade.log(), /^  unchanged +nothing to restart$/m);
   t.same(calls(), [RESTART, RESTART], 'an upgrade restarts nothing');
   t.ok(readFileSync(join(tree, BINARY)).equals(amd64Binary), 'the new binary is in place');
+  t.match(upgrade.log(), /staged /);
+  t.notOk(existsSync(join(tree, STAGED)), 'and the staged copy gone');
   t.equal(running.exitCode, null, 'the process started from the old binary runs on');
   t.match(readlinkSync(`/proc/${running.pid}/exe`), /\(deleted\)$/, 'on the old file, replaced rather than written over');
   t.ok(readFileSync(`/proc/${running.pid}/exe`).equals(readFileSync('/bin/busybox')), 'which is whole');
@@ -266,6 +272,6 @@ t.test('a host whose C library cannot run the binary is left as it was', async (
   t.match(pod.log(), /strict-groups entrypoint: this host cannot run strict-groups-runtime .* nothing was changed/);
   const after = treeState(tree);
   const added = Object.keys(after).filter((path) => !(path in before));
-  t.same(added.sort(), ['var', 'var/lib', 'var/lib/strict-groups', 'var/lib/strict-groups/daemonset', 'var/lib/strict-groups/daemonset/strict-groups-runtime'], 'only the staged binary was written');
+  t.same(added.sort(), ['var', 'var/lib', 'var/lib/strict-groups', 'var/lib/strict-groups/daemonset'], 'nothing is left but the empty staging directory');
   t.equal(read(tree, '/etc/containerd/config.toml'), readFileSync(join(ROOT, 'test/fixtures/installer/containerd-1.6-kubeadm/etc/containerd/config.toml'), 'utf8'));
 });
