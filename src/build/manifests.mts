@@ -9,7 +9,12 @@ import { parseDocument } from 'yaml';
 /** The repository in the repository's manifests: .invalid never resolves, so a manifest applied unedited pulls nothing. */
 export const PLACEHOLDER_REPOSITORY = 'registry.invalid/strict-groups';
 
+/** A registry host (with a port, perhaps) and a lowercase path: the part of an image reference before the tag. */
+const REPOSITORY = /^[A-Za-z0-9.-]+(:[0-9]+)?(\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)+$/;
+
 export function imageReference(repository: string, version: string, digest: string): string {
+  // It goes into YAML as it stands.
+  if (!REPOSITORY.test(repository)) throw new Error(`not an image repository (registry/path, no tag): ${JSON.stringify(repository)}`);
   if (!/^sha256:[0-9a-f]{64}$/.test(digest)) throw new Error(`not an image digest: ${digest}`);
   return `${repository}:${version}@${digest}`;
 }

@@ -63,6 +63,10 @@ const bundle = join(dist, 'strict-groups-runtime.cjs');
 const amd64Binary = join(dist, 'strict-groups-runtime');
 for (const path of [bundle, amd64Binary]) if (!existsSync(path)) throw new Error(`${path} is missing: run npm run build first, or leave out --no-build`);
 
+// Only ever a release is removed: --out names an empty directory, a new one, or an earlier release.
+if (existsSync(out) && readdirSync(out).length > 0 && !existsSync(join(out, 'SHA256SUMS'))) {
+  throw new Error(`${out} holds files and no SHA256SUMS: not an earlier release; refusing to replace it`);
+}
 rmSync(out, { recursive: true, force: true });
 mkdirSync(join(out, 'deploy'), { recursive: true });
 mkdirSync(cache, { recursive: true });

@@ -12,8 +12,9 @@ import { RESTART_PENDING, restartIfNeeded, type CriService, type RestartOutcome 
 /**
  * `strict-groups-runtime strict-groups daemonset install|uninstall`: what the
  * installer and cleanup DaemonSets run (deploy/), inside the host root: the
- * image's entrypoint stages this binary on the host and chroots there, so it
- * runs on the host's C library and talks to the host's systemd.
+ * image's entrypoint runs the installed binary, or a copy it staged on the
+ * host, chrooted into the host's /, so it runs on the host's C library and
+ * talks to the host's systemd.
  *
  * It does its work once, changing only what differs (a second start, or a
  * rollout of the same version, changes no byte and restarts nothing), then

