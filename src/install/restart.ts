@@ -30,17 +30,20 @@ export function restartNeeded(changed: boolean, pending: boolean): boolean {
 }
 
 /**
- * The host's systemctl, told not to second-guess where it runs: systemctl
- * skips start and restart "in a chroot" (it compares / with PID 1's root, and
- * 254+ also honours SYSTEMD_OFFLINE) and exits 0 having done nothing. From the
- * DaemonSet it does run in a chroot, of the host's own root, and must act.
+ * The host's systemctl, told not to second-guess where it runs: in what it
+ * takes for a chroot (/ is not PID 1's root, or /proc is missing) systemctl
+ * skips start and restart, says "Running in chroot, ignoring command" and
+ * exits 0 having done nothing (src/shared/verbs.c). From the DaemonSet it does
+ * run in a chroot, of the host's own root, and must act. Each variable turns
+ * the check off in the systemd versions that read it: SYSTEMD_OFFLINE=0 (read
+ * first), SYSTEMD_IGNORE_CHROOT=1 (older), SYSTEMD_IN_CHROOT=0 (257+).
  */
 export function systemctlTryRestart(systemctl: string, service: CriService): { file: string; args: string[]; env: Record<string, string> } {
   return {
     file: systemctl,
     // try-restart: a runtime that is stopped stays stopped and reads the new configuration when started.
     args: ['try-restart', `${service}.service`],
-    env: { SYSTEMD_IGNORE_CHROOT: '1', SYSTEMD_OFFLINE: '0' },
+    env: { SYSTEMD_OFFLINE: '0', SYSTEMD_IGNORE_CHROOT: '1', SYSTEMD_IN_CHROOT: '0' },
   };
 }
 

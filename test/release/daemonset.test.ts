@@ -187,14 +187,14 @@ t.test("on a host with systemd: the host's systemctl, once per change, again aft
     join(tree, 'usr', 'bin', 'systemctl'),
     [
       '#!/bin/busybox sh',
-      `echo "$*|SYSTEMD_IGNORE_CHROOT=\${SYSTEMD_IGNORE_CHROOT-}|SYSTEMD_OFFLINE=\${SYSTEMD_OFFLINE-}" >> ${CALLS}`,
+      `echo "$*|SYSTEMD_OFFLINE=\${SYSTEMD_OFFLINE-}|SYSTEMD_IGNORE_CHROOT=\${SYSTEMD_IGNORE_CHROOT-}|SYSTEMD_IN_CHROOT=\${SYSTEMD_IN_CHROOT-}" >> ${CALLS}`,
       'if [ -e /etc/systemctl-fails ]; then echo "Job for $2 failed." >&2; exit 1; fi',
       '',
     ].join('\n'),
     { mode: 0o755 },
   );
   const calls = (): string[] => (read(tree, CALLS) ?? '').split('\n').filter(Boolean);
-  const RESTART = 'try-restart containerd.service|SYSTEMD_IGNORE_CHROOT=1|SYSTEMD_OFFLINE=0';
+  const RESTART = 'try-restart containerd.service|SYSTEMD_OFFLINE=0|SYSTEMD_IGNORE_CHROOT=1|SYSTEMD_IN_CHROOT=0';
 
   // A restart that fails: the pod fails (the kubelet starts it again), nothing is advertised, the restart stays owed.
   writeFileSync(join(tree, 'etc', 'systemctl-fails'), '');

@@ -68,7 +68,7 @@ t.test("restart goes through the host's systemctl, told it may act from a chroot
   t.same(systemctlTryRestart('/usr/bin/systemctl', 'containerd'), {
     file: '/usr/bin/systemctl',
     args: ['try-restart', 'containerd.service'],
-    env: { SYSTEMD_IGNORE_CHROOT: '1', SYSTEMD_OFFLINE: '0' },
+    env: { SYSTEMD_OFFLINE: '0', SYSTEMD_IGNORE_CHROOT: '1', SYSTEMD_IN_CHROOT: '0' },
   });
   t.same(systemctlTryRestart('/bin/systemctl', 'crio').args, ['try-restart', 'crio.service']);
 });
