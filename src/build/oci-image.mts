@@ -1,7 +1,7 @@
 /**
  * The release image as an OCI image layout, written directly rather than by
- * an image tool: two tar layers and a handful of JSON documents, each of
- * whose bytes this code decides (sorted entries, one timestamp, fixed key
+ * an image tool: one tar layer per platform and a handful of JSON documents,
+ * each of whose bytes this code decides (sorted entries, one timestamp, fixed key
  * order, gzip from the pinned Node's zlib), so the same inputs always give
  * the same digests, with no container engine and no tool whose output
  * changes with its version.
