@@ -6,11 +6,12 @@
 #                     [--dry-run] [--uninstall] [--containerd-defaults FILE]
 #                     [--containerd-version VERSION]
 #
-# Runs from a release directory (strict-groups-runtime beside this script) or
-# from a clone (dist/strict-groups-runtime, built first when it is missing or
-# older than the sources, and npm is there). A node has no Node.js: everything
-# beyond finding the binary is done by the binary itself, in
-# "strict-groups-runtime strict-groups install", which "--help" describes.
+# Runs from a release directory (strict-groups-runtime, or the
+# strict-groups-runtime-linux-<amd64|arm64> of npm run release, beside this
+# script) or from a clone (dist/strict-groups-runtime, built first when it is
+# missing or older than the sources, and npm is there). A node has no
+# Node.js: everything beyond finding the binary is done by the binary itself,
+# in "strict-groups-runtime strict-groups install", which "--help" describes.
 set -eu
 
 here=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd)
@@ -20,8 +21,16 @@ die() {
 	exit 1
 }
 
+case $(uname -m) in
+x86_64) arch=amd64 ;;
+aarch64 | arm64) arch=arm64 ;;
+*) arch=unknown ;;
+esac
+
 if [ -f "$here/strict-groups-runtime" ]; then
 	binary=$here/strict-groups-runtime
+elif [ -f "$here/strict-groups-runtime-linux-$arch" ]; then
+	binary=$here/strict-groups-runtime-linux-$arch
 elif [ -f "$here/package.json" ]; then
 	binary=$here/dist/strict-groups-runtime
 	# A clone installs what it holds: an old build after a pull would not.

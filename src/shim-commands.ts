@@ -31,6 +31,10 @@ commands:
   install [options]        install on this node and wire the runtime handler
                            into containerd or CRI-O (what install.sh runs;
                            "install --help" lists the options)
+  daemonset install|uninstall [options]
+                           what the installer and cleanup DaemonSets run:
+                           install or uninstall once, then stay up until
+                           SIGTERM ("daemonset --help")
   version                  print the strict-groups-runtime version
   help                     print this text
 
@@ -79,6 +83,10 @@ export async function runShimCommand(
       const { runInstall } = require('./install/install') as typeof import('./install/install');
       runInstall(rest, process.execPath);
       return;
+    }
+    case 'daemonset': {
+      const { runDaemonSet } = require('./install/daemon') as typeof import('./install/daemon');
+      return runDaemonSet(rest, process.execPath, VERSION);
     }
     case 'version':
       writeStdout(`strict-groups-runtime ${VERSION}\n`);

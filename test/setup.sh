@@ -9,7 +9,12 @@
 #     sources are never changed): containerd 1.7 (trixie) and 2.x (sid),
 #     unpacked, as they run on Debian 12's glibc; and a sid root holding
 #     runc, crun and busybox-static, whose newer glibc the host lacks, for the
-#     suites that enter it.
+#     suites that enter it;
+#   - Debian 12's arm64 C library, unpacked under .cache/runtimes/arm64-sysroot
+#     (src/build/debian-packages.sh, the same private way), on which
+#     qemu-aarch64-static runs the release's arm64 binary;
+#   - Debian 12's prometheus-node-exporter, unpacked (not installed, which
+#     would start it), whose textfile collector reads the report's metrics.
 #
 # Idempotent: what is already there is kept. STRICT_GROUPS_RUNTIMES moves the
 # cache elsewhere. Called by test/run-all.sh; safe to call alone.
@@ -33,10 +38,13 @@ export DEBIAN_FRONTEND=noninteractive
 # mount namespaces the containerd and podman suites run in; strace shows
 # which files the shim opens and kills it at every step (test/hostile,
 # test/faults); GNU time reports peak memory (test/load); mmdebstrap builds
-# the sid root.
+# the sid root; qemu-user-static runs the release's arm64 binary, skopeo
+# copies the release's image archive as the README tells operators to
+# (test/release).
 apt-get update
 apt-get install -y --no-install-recommends \
-	runc crun containerd podman busybox-static util-linux ca-certificates strace time mmdebstrap
+	runc crun containerd podman busybox-static util-linux ca-certificates strace time mmdebstrap \
+	qemu-user-static skopeo
 
 # The host's own Debian mirror, read from its apt configuration: the newer
 # suites come from the same place as everything else on the machine.
@@ -126,12 +134,22 @@ if [ "$need_lists" = 1 ]; then
 	apt-get "${apt_private[@]}" update >/dev/null
 fi
 
-# The sid root takes longest; the two downloads go on meanwhile.
+# Debian 12's arm64 C library, the userland qemu-aarch64-static runs the
+# release's arm64 binary on (test/release), through a private apt of its own.
+fetch_arm64_sysroot() {
+	local dest=$cache/arm64-sysroot
+	[ -e "$dest/lib/ld-linux-aarch64.so.1" ] && return 0
+	rm -rf "$dest" "$dest.versions"
+	src/build/debian-packages.sh "$cache/apt-arm64" arm64 "$dest" libc6 libstdc++6 libgcc-s1
+}
+
+# The sid root takes longest; the downloads go on meanwhile.
 build_sid_root &
 sid_root=$!
 fetch_containerd trixie
 fetch_containerd sid
 fetch_node_exporter
+fetch_arm64_sysroot
 wait "$sid_root"
 
 echo "test/setup.sh: ready in $cache:"
@@ -139,6 +157,7 @@ for suite in trixie sid; do
 	printf '  containerd-%s: %s\n' "$suite" "$("$cache/containerd-$suite/usr/bin/containerd" --version)"
 done
 printf '  node-exporter: %s\n' "$("$cache/node-exporter/usr/bin/prometheus-node-exporter" --version 2>&1 | head -n 1)"
+printf '  arm64-sysroot: %s\n' "$(paste -sd ' ' "$cache/arm64-sysroot.versions")"
 printf '  sid-root: %s, %s\n' \
 	"$(chroot "$cache/sid-root" runc --version | head -n 1)" \
 	"$(chroot "$cache/sid-root" dpkg-query -W -f '${Package} ${Version}' crun)"

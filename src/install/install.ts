@@ -61,22 +61,38 @@ interface Options {
   dryRun: boolean;
 }
 
-export function runInstall(args: readonly string[], selfPath: string): void {
+/** What an install or uninstall did, for what follows it. */
+export interface InstallRun {
+  host: Host;
+  cri: 'containerd' | 'crio';
+  handler: string;
+  /** Whether the CRI runtime's configuration changed. */
+  changed: boolean;
+}
+
+/**
+ * `finish` replaces the restart step: the installer DaemonSet restarts through
+ * its own path, then advertises the node (src/install/daemon.ts).
+ */
+export function runInstall(args: readonly string[], selfPath: string, finish?: (run: InstallRun) => void): InstallRun | undefined {
   const options = parseOptions(args);
   if (options === 'help') {
     writeStdout(INSTALL_USAGE);
-    return;
+    return undefined;
   }
   const uninstall = options.uninstall;
   const report = new Report(options.dryRun);
   report.heading(`strict-groups ${uninstall ? 'uninstall' : 'install'}: ${options.cri}, handler "${options.handler}", host root ${options.host.root}${options.dryRun ? ' (dry run: nothing is changed)' : ''}`);
   const changed = uninstall ? uninstallHandler(options, report) : installAll(options, selfPath, report);
-  restartCri(options, changed, report);
+  const run: InstallRun = { host: options.host, cri: options.cri, handler: options.handler, changed };
+  if (finish !== undefined) finish(run);
+  else restartCri(options, changed, report);
   if (!uninstall) {
     report.next(`kubectl apply -f runtimeclass.yaml   (RuntimeClass "${options.handler}" with handler "${options.handler}")`);
   } else {
     report.next(`${INSTALLED_BINARY} and ${posix.dirname(DEFAULT_CONFIG_PATH)}/ are kept: containers started through the handler need the binary to stop. Remove them once no such container is left, and delete the RuntimeClass.`);
   }
+  return run;
 }
 
 function parseOptions(args: readonly string[]): (Options & { uninstall: boolean }) | 'help' {

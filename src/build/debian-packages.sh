@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Debian 12 (bookworm) packages of one architecture, downloaded and unpacked
+# into one directory, through a private apt configuration: its own sources,
+# lists, cache and an empty dpkg status under CACHE, so the host's apt state is
+# neither read for packages nor written, and no foreign architecture is added
+# to the host. The mirror is the one the host's apt configuration names.
+#
+#   src/build/debian-packages.sh CACHE ARCH DEST PACKAGE...
+#
+# Unpacks every PACKAGE (no dependencies are followed) into DEST, which must
+# not exist yet, and writes DEST.versions ("package version" lines, sorted).
+# Works as root or not. Used by npm run release (busybox-static for the
+# image) and test/setup.sh (the arm64 C library qemu-aarch64-static runs the
+# arm64 binary on).
+set -euo pipefail
+
+if [ $# -lt 4 ]; then
+	echo "usage: $0 CACHE ARCH DEST PACKAGE..." >&2
+	exit 2
+fi
+cache=$1 arch=$2 dest=$3
+shift 3
+
+# The host's Debian mirror, read from its apt configuration (deb822 .sources
+# files, then one-line .list files); the security and updates archives are
+# other suites.
+host_mirror() {
+	local file
+	for file in /etc/apt/sources.list.d/*.sources; do
+		[ -f "$file" ] && awk 'tolower($1) == "uris:" { for (i = 2; i <= NF; i++) print $i }' "$file"
+	done
+	for file in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+		[ -f "$file" ] && awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { print $i; break } }' "$file"
+	done
+	return 0
+}
+mirror=$(host_mirror | grep -v -e security -e updates | head -n 1 || true)
+if [ -z "$mirror" ]; then
+	echo "$0: no Debian mirror found in the host's apt configuration" >&2
+	exit 1
+fi
+keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+[ -f "$keyring" ] || { echo "$0: $keyring is missing (apt-get install debian-archive-keyring)" >&2; exit 1; }
+
+apt_dir=$cache/apt-bookworm-$arch
+mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/debs"
+echo "deb [arch=$arch signed-by=$keyring] $mirror bookworm main" >"$apt_dir/sources.list"
+apt_private=(
+	-o "Dir::Etc::SourceList=$apt_dir/sources.list"
+	-o Dir::Etc::SourceParts=/dev/null
+	-o "Dir::State::Lists=$apt_dir/lists"
+	-o "Dir::Cache=$apt_dir/cache"
+	-o Dir::State::Status=/dev/null
+	-o "APT::Architecture=$arch"
+	-o "APT::Architectures=$arch"
+	# As root apt downloads as _apt, which cannot write the private directories.
+	-o "APT::Sandbox::User=$(id -un)"
+)
+
+apt-get "${apt_private[@]}" -qq update
+rm -f "$apt_dir"/debs/*.deb
+(cd "$apt_dir/debs" && apt-get "${apt_private[@]}" -qq download "$@")
+
+rm -rf "$dest.partial"
+mkdir -p "$dest.partial"
+: >"$dest.versions.partial"
+for deb in "$apt_dir"/debs/*.deb; do
+	dpkg-deb -x "$deb" "$dest.partial"
+	dpkg-deb -f "$deb" Package Version | paste -sd ' ' | sed 's/^Package: \(.*\) Version: /\1 /' >>"$dest.versions.partial"
+done
+sort -o "$dest.versions.partial" "$dest.versions.partial"
+rm -f "$apt_dir"/debs/*.deb
+mv "$dest.partial" "$dest"
+mv "$dest.versions.partial" "$dest.versions"
