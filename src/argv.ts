@@ -335,7 +335,7 @@ function parseGlobals(argv: readonly string[]): { globals: Globals; rest: string
     }
     // --help and --version print and exit, whatever command follows.
     if ((key === 'help' || key === 'version' || key === 'usage') && value !== 'false') infoOnly = true;
-    if (key === 'root') globals.root = value;
+    if (key === 'root' && value !== undefined) globals.root = value;
     if (key === 'log') globals.log = value;
     else if (key === 'log-format') globals.logFormat = value;
     else if (key !== 'debug' && key !== 'log-level') globals.forState.push(...words);

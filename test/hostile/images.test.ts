@@ -93,7 +93,11 @@ function openedBeforeHandOff(trace: string): Opened[] {
       if (call.startsWith(startsShim)) shimPid = pid;
       continue;
     }
-    if (pid === shimPid && call.startsWith('execve(')) return opened;
+    // The hand-off: the first exec after the shim's own, whichever thread
+    // strace shows it under (a process that execs with threads running may
+    // be shown as the exec'ing thread, its old pid then "superseded"). The
+    // shim starts no other program on these paths.
+    if (call.startsWith('execve(') || call.startsWith('<... execve resumed>') || call.includes('superseded by execve')) return opened;
     const asked = /^open(?:at2?)?\((?:[^,"]*, )?"((?:[^"\\]|\\.)*)"/.exec(call)?.[1];
     if (call.endsWith('<unfinished ...>')) {
       if (asked !== undefined) unfinished.set(pid, asked);

@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import t from 'tap';
-import { POLICY_ANNOTATION } from '../../src/annotations';
+import { DECISION_ANNOTATION, POLICY_ANNOTATION } from '../../src/annotations';
 import { COMMAND_FLAGS, SHIM_COMMAND, parseInvocation, type FlagSpec } from '../../src/argv';
 import { SHIM, skipOrFail } from '../helpers/oci';
 import { assertProperty, isSubsequence, text } from '../helpers/properties';
@@ -204,7 +204,8 @@ t.test('the real runtime gets the command line byte for byte', { skip: skip ?? f
   writeFileSync(nodeConfig, JSON.stringify({ runtime: recorder, auditLog: null }));
   const bundle = join(dir, 'bundle');
   mkdirSync(join(bundle, 'rootfs'), { recursive: true });
-  // Merge: the shim reads config.json, decides, changes nothing, hands off.
+  // Merge: the shim reads config.json, decides, changes no gid, records its
+  // decision, hands off.
   const configText = JSON.stringify({
     ociVersion: '1.0.2',
     process: { user: { uid: 1000, gid: 1000, additionalGids: [1000, 50000, 60000] }, args: ['id'], cwd: '/' },
@@ -244,7 +245,7 @@ t.test('the real runtime gets the command line byte for byte', { skip: skip ?? f
     t.pass('every passthrough line reaches the runtime unchanged');
   });
 
-  t.test('create, run and restore under Merge: the same bundle found, the line unchanged, config.json untouched', async (t) => {
+  t.test('create, run and restore under Merge: the same bundle found, the line unchanged, config.json only gets the decision record', async (t) => {
     assertProperty(
       fc.property(createLine([bundle, 'bundle', './bundle/']), ({ argv, command, id, bundle: bundleValue }) => {
         const invocation = parseInvocation(argv);
@@ -252,7 +253,11 @@ t.test('the real runtime gets the command line byte for byte', { skip: skip ?? f
         assert.deepEqual(found, { command, id, bundle: bundleValue ?? '' }, 'parsed as meant');
         // Without --bundle the bundle is the working directory.
         assert.deepEqual(recorded(argv, bundleValue === undefined ? bundle : dir), expectedRecord(argv));
-        assert.equal(readFileSync(join(bundle, 'config.json'), 'utf8'), configText, 'Merge leaves config.json alone');
+        const after = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8')) as { annotations: Record<string, string> };
+        assert.equal(JSON.parse(after.annotations[DECISION_ANNOTATION] ?? '{}').policy, 'Merge', 'the Merge decision recorded');
+        delete after.annotations[DECISION_ANNOTATION];
+        assert.deepEqual(after, JSON.parse(configText), 'Merge changes nothing else');
+        writeFileSync(join(bundle, 'config.json'), configText);
       }),
       { numRuns: 60 },
     );

@@ -29,8 +29,20 @@ interface Row {
 
 const words = (line: string): string[] => (line === '' ? [] : line.split(' '));
 
+/** The --root value among the words for `state`, in any of Go's notations: the last one wins. */
+function rootIn(forState: readonly string[]): string | undefined {
+  let root: string | undefined;
+  for (let i = 0; i < forState.length; i++) {
+    const match = /^--?root(?:=(.*))?$/.exec(forState[i]!);
+    if (match) root = match[1] ?? forState[++i];
+  }
+  return root;
+}
+
 function globals(forState: string[], log?: string, logFormat?: string): Globals {
   const g: Globals = { forState };
+  const root = rootIn(forState);
+  if (root !== undefined) g.root = root;
   if (log !== undefined) g.log = log;
   if (logFormat !== undefined) g.logFormat = logFormat;
   return g;
