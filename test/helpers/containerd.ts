@@ -15,7 +15,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { closeSync, constants, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, constants, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -154,10 +154,16 @@ export interface NodeOptions {
   build: ContainerdBuild;
   /** Images besides the seed and pause images. */
   images?: ImageOptions[];
+  /**
+   * More handlers like install.sh's, each with a binary of its own (the
+   * benchmarks' earlier build, say); written after install.sh's block.
+   */
+  extraHandlers?: { name: string; binary: string }[];
 }
 
 export class ContainerdNode {
   readonly build: ContainerdBuild;
+  private readonly extraHandlers: readonly { name: string; binary: string }[];
   /** containerd's CRI socket. */
   readonly socket: string;
   readonly auditLog: string;
@@ -183,6 +189,7 @@ export class ContainerdNode {
   private constructor(work: string, options: NodeOptions) {
     this.build = options.build;
     this.images = [...NODE_IMAGES, ...(options.images ?? [])];
+    this.extraHandlers = options.extraHandlers ?? [];
     this.work = work;
     this.tree = join(work, 'host');
     this.config = join(this.tree, 'etc/containerd/config.toml');
@@ -269,6 +276,16 @@ export class ContainerdNode {
     } catch (error) {
       const { status, stdout, stderr } = error as { status: number | null; stdout: string; stderr: string };
       throw new Error(`${INSTALL} exited ${status} on ${this.label}'s configuration (${this.config}):\n${stdout}${stderr}`);
+    }
+    const runtimes = this.build.configVersion === 2 ? 'plugins."io.containerd.grpc.v1.cri".containerd.runtimes' : 'plugins."io.containerd.cri.v1.runtime".containerd.runtimes';
+    // TOML basic strings read JSON's escapes.
+    const toml = (value: string): string => JSON.stringify(value);
+    for (const { name, binary } of this.extraHandlers) {
+      appendFileSync(
+        this.config,
+        `\n[${runtimes}.${toml(name)}]\n  runtime_type = "io.containerd.runc.v2"\n  pod_annotations = ["strict-groups.io/*"]\n` +
+          `  [${runtimes}.${toml(name)}.options]\n    BinaryName = ${toml(binary)}\n    SystemdCgroup = false\n`,
+      );
     }
   }
 
