@@ -230,7 +230,7 @@ function report(run: LoadRun, idleNodeStarts: readonly Invocation[], loadMs: num
     `load: ${count('shim')} containers through the shim, ${count('runc')} through plain runc, lockstep batches of ${BATCH} (${nproc} CPUs); bare Node: ${NODE} ${nodeVersion}`,
     `wall time of each runtime's steps: shim ${wall('shim')}; runc ${wall('runc')}; whole load ${(loadMs / 1000).toFixed(1)} s, of which waiting for pid 1 to reap ${(run.reapWaitMs / 1000).toFixed(1)} s`,
     `bare node -e 0: ${ms(bareNode.median)} median at ${BATCH} concurrent (${bareNode.n} starts), ${ms(stats(idleNodeStarts.map((call) => call.elapsedMs)).median)} alone; every figure includes the exec of env and GNU time`,
-    `per call at ${BATCH} concurrent (maxRSS: GNU time %M, max over shim and runc across execve, and exec's runc state child):`,
+    `per call at ${BATCH} concurrent (maxRSS: GNU time %M, max over shim and runc across execve):`,
     ...table.map((line) => `  ${line}`),
     `1-minute load average: ${loadAverages[0]} before, ${loadAverages[1]} after`,
     `machine memory in use: baseline ${mb(run.memory.baselineUsedKb)} MB; peak ${peak('all')} (during shim steps ${peak('shim')}, runc steps ${peak('runc')}, node starts ${peak('node')})`,
