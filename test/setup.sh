@@ -46,23 +46,9 @@ apt-get install -y --no-install-recommends \
 	runc crun containerd podman busybox-static util-linux ca-certificates strace time mmdebstrap \
 	qemu-user-static skopeo
 
-# The host's own Debian mirror, read from its apt configuration: the newer
-# suites come from the same place as everything else on the machine.
-host_mirror() {
-	local file
-	for file in /etc/apt/sources.list.d/*.sources; do
-		[ -f "$file" ] && awk 'tolower($1) == "uris:" { for (i = 2; i <= NF; i++) print $i }' "$file"
-	done
-	for file in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-		[ -f "$file" ] && awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { print $i; break } }' "$file"
-	done
-	return 0
-}
-mirror=$(host_mirror | grep -v -e security -e updates | head -n 1 || true)
-if [ -z "$mirror" ]; then
-	echo "test/setup.sh: no Debian mirror found in the host's apt configuration" >&2
-	exit 1
-fi
+# The host's own Debian mirror: the newer suites come from the same place as
+# everything else on the machine.
+mirror=$(src/build/debian-mirror.sh)
 
 keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 apt_dir=$cache/apt

@@ -21,24 +21,7 @@ fi
 cache=$1 arch=$2 dest=$3
 shift 3
 
-# The host's Debian mirror, read from its apt configuration (deb822 .sources
-# files, then one-line .list files); the security and updates archives are
-# other suites.
-host_mirror() {
-	local file
-	for file in /etc/apt/sources.list.d/*.sources; do
-		[ -f "$file" ] && awk 'tolower($1) == "uris:" { for (i = 2; i <= NF; i++) print $i }' "$file"
-	done
-	for file in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-		[ -f "$file" ] && awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { print $i; break } }' "$file"
-	done
-	return 0
-}
-mirror=$(host_mirror | grep -v -e security -e updates | head -n 1 || true)
-if [ -z "$mirror" ]; then
-	echo "$0: no Debian mirror found in the host's apt configuration" >&2
-	exit 1
-fi
+mirror=$("$(dirname "$0")/debian-mirror.sh")
 keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 [ -f "$keyring" ] || { echo "$0: $keyring is missing (apt-get install debian-archive-keyring)" >&2; exit 1; }
 
