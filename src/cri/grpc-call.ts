@@ -8,8 +8,11 @@ import { HpackDecoder, encodeHeaders, type HeaderList } from './hpack';
  * whole question (measured: 10 to 25 ms against 3 ms for net alone); a single
  * request needs only the framing of RFC 9113, the response's header
  * decoding, and gRPC's message framing. Every wait is bounded by one
- * deadline and every length by `maxResponseBytes`; anything unexpected ends
- * the call with a GrpcCallError saying what.
+ * deadline; the response's bytes by `maxResponseBytes`, its frames, header
+ * block fragments and the acknowledgements it can ask for by counts, so that
+ * a flood of small frames can neither hold the process past the deadline
+ * nor fill its memory. Anything unexpected ends the call with a
+ * GrpcCallError saying what.
  */
 
 export class GrpcCallError extends Error {
@@ -50,6 +53,14 @@ const Setting = { ENABLE_PUSH: 0x2, INITIAL_WINDOW_SIZE: 0x4, MAX_HEADER_LIST_SI
 const STREAM_ID = 1;
 /** Bound on the response's decoded headers, as SETTINGS_MAX_HEADER_LIST_SIZE says to the server. */
 const MAX_HEADER_LIST_BYTES = 64 * 1024;
+/** CONTINUATION frames in one header block: a real server needs one or two (nghttp2 allows 8). */
+const MAX_CONTINUATIONS = 16;
+/** SETTINGS and PING frames the server may make us answer: a real one sends a few. */
+const MAX_ACKS = 64;
+/** Frames besides DATA: headers, trailers and the connection's housekeeping. */
+const MAX_OTHER_FRAMES = 256;
+/** DATA frames average at least this much (Go's servers send 16 KiB), so their count is bounded too. */
+const MIN_AVERAGE_DATA_FRAME = 1024;
 
 export function frame(type: number, flags: number, streamId: number, payload: Buffer = Buffer.alloc(0)): Buffer {
   const header = Buffer.alloc(FRAME_HEADER_BYTES);
@@ -71,8 +82,12 @@ function settingsPayload(settings: readonly [number, number][]): Buffer {
 
 /** The bytes a client sends: preface, settings, window, and the request on stream 1. */
 export function requestBytes(call: Pick<GrpcCall, 'path' | 'request' | 'timeoutMs' | 'maxResponseBytes'>): Buffer {
-  // Room for the message, its 5-byte prefix and DATA frames' padding, at most one frame's worth.
-  const window = Math.min(call.maxResponseBytes + DEFAULT_MAX_FRAME_BYTES, 0x7fffffff);
+  // One DATA frame, sent within the server's initial windows.
+  if (call.request.length + 5 > DEFAULT_MAX_FRAME_BYTES) throw new GrpcCallError(`a request of ${call.request.length} bytes does not fit one frame`);
+  // Room for the message, its 5-byte prefix and DATA frames' padding, at most
+  // one frame's worth; the connection's window starts at 65535 and can only
+  // grow (a zero increment is a protocol error).
+  const window = Math.min(Math.max(call.maxResponseBytes + DEFAULT_MAX_FRAME_BYTES, DEFAULT_WINDOW), 0x7fffffff);
   const windowUpdate = Buffer.alloc(4);
   windowUpdate.writeUInt32BE(window - DEFAULT_WINDOW);
   const headers = encodeHeaders([
@@ -95,7 +110,7 @@ export function requestBytes(call: Pick<GrpcCall, 'path' | 'request' | 'timeoutM
       [Setting.INITIAL_WINDOW_SIZE, window],
       [Setting.MAX_HEADER_LIST_SIZE, MAX_HEADER_LIST_BYTES],
     ])),
-    frame(FrameType.WINDOW_UPDATE, 0, 0, windowUpdate),
+    ...(window > DEFAULT_WINDOW ? [frame(FrameType.WINDOW_UPDATE, 0, 0, windowUpdate)] : []),
     frame(FrameType.HEADERS, Flag.END_HEADERS, STREAM_ID, headers),
     frame(FrameType.DATA, Flag.END_STREAM, STREAM_ID, message),
   ]);
@@ -118,17 +133,23 @@ function percentDecode(text: string): string {
 export class ResponseReader {
   private buffer: Buffer = Buffer.alloc(0);
   private readonly decoder = new HpackDecoder();
-  /** The header block being assembled from HEADERS and CONTINUATION frames. */
+  /** The header block being assembled from HEADERS and CONTINUATION frames, and its size. */
   private pendingBlock: Buffer[] | undefined;
+  private pendingBlockBytes = 0;
   private pendingEndStream = false;
   private readonly headerBlocks: HeaderList[] = [];
   private readonly data: Buffer[] = [];
   private dataBytes = 0;
+  private dataFrames = 0;
+  private otherFrames = 0;
+  private acks = 0;
   private ended = false;
   private readonly maxResponseBytes: number;
+  private readonly maxDataFrames: number;
 
   constructor(maxResponseBytes: number) {
     this.maxResponseBytes = maxResponseBytes;
+    this.maxDataFrames = 16 + Math.ceil(maxResponseBytes / MIN_AVERAGE_DATA_FRAME);
   }
 
   /** Takes more bytes; returns what to write back. Throws GrpcCallError on anything invalid. */
@@ -163,13 +184,16 @@ export class ResponseReader {
     if (this.pendingBlock !== undefined && type !== FrameType.CONTINUATION) {
       throw new GrpcCallError('a header block was interrupted by another frame');
     }
+    if (type === FrameType.DATA ? ++this.dataFrames > this.maxDataFrames : ++this.otherFrames > MAX_OTHER_FRAMES) {
+      throw new GrpcCallError(`the server sent more ${type === FrameType.DATA ? 'DATA' : 'non-DATA'} frames than a response of ${this.maxResponseBytes} bytes needs`);
+    }
     switch (type) {
       case FrameType.SETTINGS:
         if (streamId !== 0 || payload.length % 6 !== 0) throw new GrpcCallError('malformed SETTINGS frame');
-        return (flags & Flag.ACK) !== 0 ? undefined : frame(FrameType.SETTINGS, Flag.ACK, 0);
+        return (flags & Flag.ACK) !== 0 ? undefined : this.ack(frame(FrameType.SETTINGS, Flag.ACK, 0));
       case FrameType.PING:
         if (streamId !== 0 || payload.length !== 8) throw new GrpcCallError('malformed PING frame');
-        return (flags & Flag.ACK) !== 0 ? undefined : frame(FrameType.PING, Flag.ACK, 0, Buffer.from(payload));
+        return (flags & Flag.ACK) !== 0 ? undefined : this.ack(frame(FrameType.PING, Flag.ACK, 0, Buffer.from(payload)));
       case FrameType.GOAWAY: {
         if (payload.length < 8) throw new GrpcCallError('malformed GOAWAY frame');
         const lastStream = payload.readUInt32BE(0) & 0x7fffffff;
@@ -190,16 +214,17 @@ export class ResponseReader {
           fragment = fragment.subarray(5);
         }
         this.pendingBlock = [fragment];
+        this.pendingBlockBytes = fragment.length;
         this.pendingEndStream = (flags & Flag.END_STREAM) !== 0;
         if (flags & Flag.END_HEADERS) this.finishHeaderBlock();
         return undefined;
       }
       case FrameType.CONTINUATION:
         if (this.pendingBlock === undefined || streamId !== STREAM_ID) throw new GrpcCallError('unexpected CONTINUATION frame');
+        if (this.pendingBlock.length > MAX_CONTINUATIONS) throw new GrpcCallError(`a header block in more than ${MAX_CONTINUATIONS} CONTINUATION frames`);
         this.pendingBlock.push(payload);
-        if (this.pendingBlock.reduce((sum, part) => sum + part.length, 0) > MAX_HEADER_LIST_BYTES) {
-          throw new GrpcCallError(`response headers over ${MAX_HEADER_LIST_BYTES} bytes`);
-        }
+        this.pendingBlockBytes += payload.length;
+        if (this.pendingBlockBytes > MAX_HEADER_LIST_BYTES) throw new GrpcCallError(`response headers over ${MAX_HEADER_LIST_BYTES} bytes`);
         if (flags & Flag.END_HEADERS) this.finishHeaderBlock();
         return undefined;
       case FrameType.DATA: {
@@ -208,7 +233,7 @@ export class ResponseReader {
         const data = unpad(payload, flags);
         this.dataBytes += data.length;
         if (this.dataBytes > this.maxResponseBytes + 5) throw new GrpcCallError(`response over ${this.maxResponseBytes} bytes`);
-        this.data.push(Buffer.from(data));
+        if (data.length > 0) this.data.push(Buffer.from(data));
         if (flags & Flag.END_STREAM) this.ended = true;
         return undefined;
       }
@@ -217,6 +242,12 @@ export class ResponseReader {
         // frame types this client does not know are ignored, as RFC 9113 says.
         return undefined;
     }
+  }
+
+  /** An acknowledgement to send, as long as the server has not asked for too many. */
+  private ack(reply: Buffer): Buffer {
+    if (++this.acks > MAX_ACKS) throw new GrpcCallError(`the server asked for more than ${MAX_ACKS} SETTINGS or PING acknowledgements`);
+    return reply;
   }
 
   private finishHeaderBlock(): void {
@@ -276,8 +307,16 @@ function field(headers: HeaderList, name: string): string | undefined {
 /** Makes the call; rejects with GrpcCallError, never hangs past the deadline. */
 export function grpcUnaryCall(call: GrpcCall): Promise<GrpcResponse> {
   return new Promise((resolve, reject) => {
+    let request: Buffer;
+    try {
+      request = requestBytes(call);
+    } catch (error) {
+      reject(error instanceof GrpcCallError ? error : new GrpcCallError((error as Error).message));
+      return;
+    }
     const reader = new ResponseReader(call.maxResponseBytes);
     let socket: Socket | undefined;
+    let timer: NodeJS.Timeout | undefined;
     let settled = false;
     const finish = (outcome: () => GrpcResponse): void => {
       if (settled) return;
@@ -293,20 +332,21 @@ export function grpcUnaryCall(call: GrpcCall): Promise<GrpcResponse> {
     const fail = (why: string): void => finish(() => {
       throw new GrpcCallError(why);
     });
-    const timer = setTimeout(() => fail(`no answer within ${call.timeoutMs} ms`), call.timeoutMs);
+    timer = setTimeout(() => fail(`no answer within ${call.timeoutMs} ms`), call.timeoutMs);
 
-    socket = connect({ path: call.socketPath });
-    socket.on('connect', () => socket!.write(requestBytes(call)));
-    socket.on('data', (chunk: Buffer) => {
+    const connection = connect({ path: call.socketPath });
+    socket = connection;
+    connection.on('connect', () => connection.write(request));
+    connection.on('data', (chunk: Buffer) => {
       try {
-        for (const reply of reader.feed(chunk)) socket!.write(reply);
+        for (const reply of reader.feed(chunk)) connection.write(reply);
       } catch (error) {
         fail((error as Error).message);
         return;
       }
       if (reader.complete) finish(() => reader.result());
     });
-    socket.on('error', (error: NodeJS.ErrnoException) => fail(`${error.code ?? error.message} on ${call.socketPath}`));
-    socket.on('close', () => fail('the server closed the connection before answering'));
+    connection.on('error', (error: NodeJS.ErrnoException) => fail(`${error.code ?? error.message} on ${call.socketPath}`));
+    connection.on('close', () => fail('the server closed the connection before answering'));
   });
 }

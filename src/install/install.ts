@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { DEFAULTS, DEFAULT_CONFIG_PATH } from '../config';
 import { ShimError, describe, quoted } from '../errors';
 import { writeStdout } from '../log';
+import { HANDLER_LABEL } from './advertise';
 import { planContainerdInstall, planContainerdUninstall, type ContainerdPlan, type FileEdit } from './containerd';
 import { loadContainerdConfig } from './containerd-files';
 import { ruleWords, versionFromOutput, versionOption, type ContainerdVersion } from './containerd-version';
@@ -89,6 +90,7 @@ export function runInstall(args: readonly string[], selfPath: string, finish?: (
   else restartCri(options, changed, report);
   if (!uninstall) {
     report.next(`kubectl apply -f runtimeclass.yaml   (RuntimeClass "${options.handler}" with handler "${options.handler}")`);
+    report.next(`kubectl label node <this node> ${HANDLER_LABEL}=${options.handler}   (the RuntimeClass sends pods only to nodes with it; the installer DaemonSet sets it through Node Feature Discovery)`);
   } else {
     report.next(`${INSTALLED_BINARY} and ${posix.dirname(DEFAULT_CONFIG_PATH)}/ are kept: containers started through the handler need the binary to stop. Remove them once no such container is left, and delete the RuntimeClass.`);
   }

@@ -93,8 +93,8 @@ export function classify(listed: ListedContainer, bundle: BundleFacts | { proble
 
 /** Counts for the metrics: how many containers each way. */
 export interface ReportTotals {
-  /** By `${policy}/${rule}`, unmanaged containers as "unmanaged/none". */
-  byPolicyAndRule: Map<string, number>;
+  /** By policy, then rule; unmanaged containers as policy "unmanaged", rule "none". */
+  byPolicyAndRule: Map<string, Map<string, number>>;
   /** Containers whose image gids Strict removes, and those Audit says Strict would. */
   removing: { Strict: number; Audit: number };
   /** containerd pod containers (not sandboxes) decided by the image rule: the CRI's answer could not be had. */
@@ -106,8 +106,10 @@ export interface ReportTotals {
 export function totals(containers: readonly ContainerReport[]): ReportTotals {
   const result: ReportTotals = { byPolicyAndRule: new Map(), removing: { Strict: 0, Audit: 0 }, fallbacks: 0, wouldRefuse: 0 };
   for (const container of containers) {
-    const key = container.managed ? `${container.policy ?? 'unknown'}/${container.rule ?? 'unknown'}` : 'unmanaged/none';
-    result.byPolicyAndRule.set(key, (result.byPolicyAndRule.get(key) ?? 0) + 1);
+    const [policy, rule] = container.managed ? [container.policy ?? 'unknown', container.rule ?? 'unknown'] : ['unmanaged', 'none'];
+    const byRule = result.byPolicyAndRule.get(policy) ?? new Map<string, number>();
+    byRule.set(rule, (byRule.get(rule) ?? 0) + 1);
+    result.byPolicyAndRule.set(policy, byRule);
     if (container.policy === 'Strict' && (container.removed?.length ?? 0) > 0) result.removing.Strict++;
     if (container.policy === 'Audit' && (container.wouldRemove?.length ?? 0) > 0) result.removing.Audit++;
     if (container.managed && container.cri === 'containerd' && container.containerType === 'container' && container.rule === 'image') result.fallbacks++;

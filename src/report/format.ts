@@ -78,10 +78,9 @@ export function formatPrometheus(report: Report): string {
     'Containers under the runtime roots, by the policy strict-groups applied and the rule that decided (policy "unmanaged": not created through strict-groups).',
     [...counts.byPolicyAndRule]
       .sort(([a], [b]) => a.localeCompare(b))
-      .map(([key, value]) => {
-        const [policy, rule] = key.split('/') as [string, string];
-        return [`policy="${label(policy)}",rule="${label(rule)}"`, value];
-      }),
+      .flatMap(([policy, byRule]) =>
+        [...byRule].sort(([a], [b]) => a.localeCompare(b)).map(([rule, value]): [string, number] => [`policy="${label(policy)}",rule="${label(rule)}"`, value]),
+      ),
   );
   gauge('strict_groups_containers_removing_gids', 'Containers whose gids Strict removed (policy "Strict") or would remove (policy "Audit").', [
     ['policy="Audit"', counts.removing.Audit],

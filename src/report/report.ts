@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { basename, isAbsolute, join } from 'node:path';
+import { existsSync, statSync, type Stats } from 'node:fs';
+import { basename, isAbsolute, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ShimError, describe, errnoCode } from '../errors';
 import { readRegularFile, replaceFileAtomically } from '../files';
@@ -17,11 +17,16 @@ import { formatJson, formatPrometheus, formatTable, type Report, type RootReport
  * enters a container and changes nothing but the --output file.
  */
 
+/** containerd-shim-runc-v2's root for the CRI's namespace; CRI-O's runtime_root defaults. */
+const CONTAINERD_ROOT = '/run/containerd/runc/k8s.io';
+const CRIO_RUNC_ROOT = '/run/runc';
+const CRIO_CRUN_ROOT = '/run/crun';
+
 export const REPORT_USAGE = `usage: strict-groups-runtime strict-groups report [--root DIR]... [--runtime PATH]
                                                 [--format table|json|prometheus] [--output FILE]
 
   --root DIR      a runtime root to list (repeatable); default: containerd's
-                  ${'/run/containerd/runc/k8s.io'} and CRI-O's /run/runc (/run/crun
+                  ${CONTAINERD_ROOT} and CRI-O's ${CRIO_RUNC_ROOT} (${CRIO_CRUN_ROOT}
                   when the runtime is crun), those that exist
   --runtime PATH  the runtime to list them with; default: the node configuration's
   --format        table (default), json, or prometheus (node-exporter's textfile
@@ -29,13 +34,17 @@ export const REPORT_USAGE = `usage: strict-groups-runtime strict-groups report [
   --output FILE   write there, atomically, instead of to stdout
 `;
 
-/** containerd-shim-runc-v2's root for the CRI's namespace; CRI-O's runtime_root defaults. */
-const CONTAINERD_ROOT = '/run/containerd/runc/k8s.io';
-const CRIO_RUNC_ROOT = '/run/runc';
-const CRIO_CRUN_ROOT = '/run/crun';
 const LIST_TIMEOUT_MS = 30_000;
 const MAX_LIST_BYTES = 64 * 1024 * 1024;
 const MAX_CONFIG_BYTES = 64 * 1024 * 1024;
+
+function statOrUndefined(path: string): Stats | undefined {
+  try {
+    return statSync(path);
+  } catch {
+    return undefined;
+  }
+}
 
 export function defaultRoots(runtime: string): string[] {
   const crio = basename(runtime) === 'crun' ? CRIO_CRUN_ROOT : CRIO_RUNC_ROOT;
@@ -44,6 +53,8 @@ export function defaultRoots(runtime: string): string[] {
 
 /** `<runtime> --root ROOT list --format json`: runc prints null for none, crun an empty list. */
 export function listContainers(runtime: string, root: string): ListedContainer[] {
+  // runc lists a root that does not exist as empty: a mistyped --root would pass for an idle one.
+  if (!statOrUndefined(root)?.isDirectory()) throw new ShimError(`${root} is not a directory`);
   let output: string;
   try {
     output = execFileSync(runtime, ['--root', root, 'list', '--format', 'json'], {
@@ -129,7 +140,8 @@ export function runReport(args: readonly string[], configuredRuntime: () => stri
   const format = values.format ?? 'table';
   if (!Object.hasOwn(FORMATS, format)) throw new ShimError(`report: --format ${JSON.stringify(format)}: want table, json or prometheus`);
   const runtime = values.runtime ?? configuredRuntime();
-  const roots = values.root ?? defaultRoots(runtime);
+  // A root named twice is listed once: its containers would count twice.
+  const roots = [...new Set((values.root ?? defaultRoots(runtime)).map((root) => resolve(root)))];
   if (roots.length === 0) throw new ShimError(`report: none of the default runtime roots exists (${CONTAINERD_ROOT}, ${CRIO_RUNC_ROOT}, ${CRIO_CRUN_ROOT}); name one with --root`);
   const text = FORMATS[format as keyof typeof FORMATS](collectReport(runtime, roots));
   if (values.output === undefined) {

@@ -112,7 +112,15 @@ export class FakeCri {
     await new Promise<void>((resolve, reject) =>
       server.bindAsync(`unix://${this.socket}`, ServerCredentials.createInsecure(), (error) => (error ? reject(error) : resolve())),
     );
-    this.closeServer = () => new Promise((resolve) => server.tryShutdown(() => resolve()));
+    // A client that never hangs up must not hold the suite: after a second, force.
+    this.closeServer = () =>
+      new Promise((resolve) => {
+        const force = setTimeout(() => server.forceShutdown(), 1000);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
   }
 
   private async startHttp2(respond: Extract<FakeCriBehaviour, { kind: 'http2' }>['respond']): Promise<void> {

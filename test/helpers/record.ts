@@ -101,5 +101,6 @@ if (require.main === module) {
   const readme = readFileSync(README, 'utf8');
   const current = recordInReadme(readme);
   if (current === undefined) throw new Error(`${README} has no record section between ${BEGIN} and ${END}`);
-  writeFileSync(README, readme.replace(current, renderRecord()));
+  // A function, so that no "$" in a case's words is read as a replacement pattern.
+  writeFileSync(README, readme.replace(current, () => renderRecord()));
 }

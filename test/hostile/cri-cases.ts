@@ -176,8 +176,8 @@ export const CRI_CASES: readonly CriCase[] = [
   {
     record: {
       area: 'annotations',
-      tried: 'a CRI-O container whose pod set containerd\'s annotation keys, with a CRI on the socket that would declare 50001',
-      outcome: fallback('CRI-O; the socket is never touched'),
+      tried: 'a CRI-O container whose pod set containerd\'s annotation keys, with GRPC_ADDRESS naming a listening socket',
+      outcome: fallback('CRI-O; nothing connects to the socket'),
     },
     cri: { kind: 'raw', onConnection: (socket) => socket.destroy() },
     env: GRPC,

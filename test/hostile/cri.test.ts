@@ -59,7 +59,8 @@ async function lifecycle(ws: Workspace, id: string, annotations: Record<string, 
   const runtime = via === 'shim' ? (args: string[]) => shim(ws, 'runc', args, { env, output: 'ignore' }) : (args: string[]) => direct('runc', args, { output: 'ignore' });
   const created = await runtime([...root, 'create', '--bundle', bundle, id]);
   if (created.exitCode !== 0) throw new Error(`create ${id} failed: ${created.stderr}`);
-  await runtime([...root, 'start', id]);
+  const started = await runtime([...root, 'start', id]);
+  if (started.exitCode !== 0) throw new Error(`start ${id} failed: ${started.stderr}`);
   const state = JSON.parse((await direct('runc', [...root, 'state', id])).stdout) as { pid: number };
   const container = kernelGroups(readFileSync(`/proc/${state.pid}/status`, 'utf8'));
   const exec = await shim(ws, 'runc', [...root, 'exec', '--process', processFile(ws.dir, ['cat', '/proc/self/status'], CONFIG_GIDS), id], { env });

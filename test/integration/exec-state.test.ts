@@ -6,7 +6,7 @@
  * the strict groups. On Debian 12's runc and crun.
  */
 import { execa } from 'execa';
-import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { SHIM, STRICT_GROUPS, direct, missingPrograms, prerequisites, processFile, programPath, shim, shimCommand, skipOrFail, workspace, type RuntimeName } from '../helpers/oci';
@@ -75,24 +75,35 @@ for (const runtime of ['runc', 'crun'] as RuntimeName[]) {
   });
 }
 
-// The container is in runc's default root (/run/runc), so no --root is
-// passed, and the runtime's name, a link, says nothing of where that is.
-const skipRunc = prerequisites('runc') ?? skipOrFail('runc exec-state suite', missingPrograms(['strace']));
+// The container is in runc's default root, /run/runc, so no --root is passed,
+// and the runtime's name, a link, says nothing of where that is. /run is the
+// workspace's own, bound over the host's in a private mount namespace, so that
+// nothing of the test lands in the host's /run/runc.
+const skipRunc = prerequisites('runc') ?? skipOrFail('runc exec-state suite', missingPrograms(['strace', 'unshare']));
 t.test('runc under a name whose state layout the shim does not know, and no --root: the runtime is asked', { skip: skipRunc ?? false }, async (t) => {
   const runtime: RuntimeName = 'runc';
   const ws = workspace(runtime);
   t.teardown(() => ws.cleanup());
+  const run = join(ws.dir, 'run');
+  mkdirSync(run);
+  const privateRun = (argv: string[]): [string, string[]] => [programPath('unshare'), ['-m', '--propagation', 'private', 'sh', '-c', 'mount --bind "$0" /run && exec "$@"', run, ...argv]];
   const other = join(ws.dir, 'bin', 'oci-runtime');
   mkdirSync(join(ws.dir, 'bin'));
   symlinkSync(programPath(runtime), other);
   const config = join(ws.dir, 'other-runtime.json');
   writeFileSync(config, JSON.stringify({ runtime: other, auditLog: null }));
-  const id = `sg-exec-fallback-${process.pid}`;
+  const id = 'exec-fallback';
   const defaultBundle = ws.bundle(id, { args: ['sleep', '60'] });
   const env = { STRICT_GROUPS_CONFIG: config };
-  t.equal((await execa(SHIM, ['create', '--bundle', defaultBundle, id], { env, stdio: 'ignore', reject: false })).exitCode, 0);
-  t.teardown(() => direct(runtime, ['delete', '--force', id]));
-  const run = await traced(SHIM, ['exec', '--process', processFile(ws.dir, ['id']), id], env, join(ws.dir, 'fallback.strace'));
-  t.equal(run.stdout.trim(), STRICT_GROUPS, 'the exec has the strict groups');
-  t.ok(run.execs.some((exec) => exec.startsWith(`${other} `) && exec.includes(`"state", "${id}"`)), `the runtime was asked for the state: ${JSON.stringify(run.execs)}`);
+  const [createFile, createArgs] = privateRun([SHIM, 'create', '--bundle', defaultBundle, id]);
+  t.equal((await execa(createFile, createArgs, { env, stdio: 'ignore', reject: false })).exitCode, 0);
+  t.teardown(async () => {
+    const [file, args] = privateRun([programPath(runtime), 'delete', '--force', id]);
+    await execa(file, args, { reject: false });
+  });
+  const [execFile, execArgs] = privateRun([SHIM, 'exec', '--process', processFile(ws.dir, ['id']), id]);
+  const traceRun = await traced(execFile, execArgs, env, join(ws.dir, 'fallback.strace'));
+  t.equal(traceRun.stdout.trim(), STRICT_GROUPS, 'the exec has the strict groups');
+  t.ok(traceRun.execs.some((exec) => exec.startsWith(`${other} `) && exec.includes(`"state", "${id}"`)), `the runtime was asked for the state: ${JSON.stringify(traceRun.execs)}`);
+  t.ok(existsSync(join(run, 'runc', id)), 'the container lives in the workspace\'s /run, not the host\'s');
 });

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { DECISION_ANNOTATION, KEEP_GIDS_ANNOTATION, POLICY_ANNOTATION, REMOVED_GIDS_ANNOTATION } from '../../src/annotations';
 import type { BundleConfig } from '../../src/bundle';
 import { decideCreate, prepareCreate } from '../../src/create';
+import { ShimError } from '../../src/errors';
 import type { DeclaredGids } from '../../src/declared-gids';
 
 type Settings = Parameters<typeof decideCreate>[1];
@@ -151,6 +152,21 @@ t.test('decideCreate', async (t) => {
   t.test('no answer: the image rule decides and the reason is kept', async (t) => {
     const decision = decideCreate(config(), STRICT, { known: false, why: 'no socket' }, fakeImage([50000]).of);
     t.same([decision.rule, decision.ruleReason, decision.imageGids], ['image', 'no socket', [50000]]);
+  });
+
+  t.test('Audit where Strict would refuse: an invalid keep-gids list on a node that honours it', async (t) => {
+    const decision = decideCreate(config(undefined, { [KEEP_GIDS_ANNOTATION]: 'x' }), { ...STRICT_KEEP, defaultPolicy: 'Audit' }, PLAIN, fakeImage([50000]).of);
+    t.match(decision, { policy: 'Audit', wouldRemove: [], wouldRefuse: /keep-gids="x"/ });
+    t.same(decision.additionalGids.after, [1000, 50000, 60000], 'the container runs as it would under Merge');
+  });
+
+  t.test('Audit where Strict would refuse says which rule and why', async (t) => {
+    const unreadable = (): Set<number> => {
+      throw new ShimError('cannot read /etc/group in the image rootfs /r: not a regular file');
+    };
+    const decision = decideCreate(config(), { ...STRICT, defaultPolicy: 'Audit' }, declaredBy(60000, 70000), unreadable);
+    t.same([decision.rule, decision.ruleReason], ['image', 'the test CRI declares gids config.json does not hold (70000)']);
+    t.match(decision.wouldRefuse, /not a regular file/);
   });
 
   t.test('a node that forbids overrides enforces Strict over a Merge annotation', async (t) => {

@@ -111,12 +111,12 @@ t.test('ContainerStatus answers', async (t) => {
     t.throws(() => shaped(undefined), /no CRI config/);
     t.throws(() => shaped({ linux: [] }), /config.linux is not an object/);
     t.throws(() => shaped({ linux: { security_context: 'x' } }), /security_context is not an object/);
-    for (const groups of [[-1], [2 ** 31], [1.5], ['1'], 5, null, [2 ** 63]]) {
+    for (const groups of [[-1], [2 ** 32], [1.5], ['1'], 5, null, [2 ** 63]]) {
       t.throws(() => shaped({ linux: { security_context: { supplemental_groups: groups } } }), /not a list of group ids/, JSON.stringify(groups));
     }
     t.same(shaped({}), [], 'no linux section: nothing declared');
     t.same(shaped({ linux: {} }), [], 'no security context: nothing declared');
-    t.same(shaped({ linux: { security_context: { supplemental_groups: [0, 2 ** 31 - 1] } } }), [0, 2 ** 31 - 1]);
+    t.same(shaped({ linux: { security_context: { supplemental_groups: [0, 2 ** 31, 2 ** 32 - 1] } } }), [0, 2 ** 31, 2 ** 32 - 1], 'a volume gid past 2^31 as containerd casts it');
   });
 });
 
