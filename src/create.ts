@@ -1,10 +1,10 @@
 import { realpathSync } from 'node:fs';
 import { DECISION_ANNOTATION, REMOVED_GIDS_ANNOTATION, isSandbox } from './annotations';
 import { annotationsOf, loadBundleConfig, rootfsPath, saveDocument, withAdditionalGids, withRecords, type BundleConfig } from './bundle';
-import { ShimError } from './errors';
 import type { NodeConfig } from './config';
-import { criLookupUids, imageGidsFor } from './etc-files';
 import { declaredGids, type DeclaredGids } from './declared-gids';
+import { ShimError } from './errors';
+import { criLookupUids, imageGidsFor } from './etc-files';
 import {
   choosePolicy,
   formatGidList,
@@ -45,7 +45,7 @@ export interface CreateDecision {
   removed: number[];
   /** Audit: what Strict would have removed. */
   wouldRemove?: number[];
-  /** Audit: why Strict would have refused the container (the image could not be read safely). */
+  /** Audit: why Strict would have refused the container (an invalid keep-gids list, an image it cannot read safely). */
   wouldRefuse?: string;
   /** Every gid of `before`, once, with why it stayed, went, or would go. */
   gids: GidVerdict[];
