@@ -138,6 +138,8 @@ export function decideCreate(
   const before = config.process.user.additionalGids ?? [];
   const existingRecord = annotations[REMOVED_GIDS_ANNOTATION];
   const base = { policy: choice.policy, policySource: choice.source, uid, gid };
+  // Merge and Audit: every gid stays, and exec gets no removal record (a pod's is dropped).
+  const unchanged = { additionalGids: { before, after: before }, removed: [], record: undefined };
   const finish = (decision: Omit<CreateDecision, 'decisionRecord' | 'changed'>): CreateDecision => {
     const decisionRecord = decisionRecordOf(decision);
     const changed = decision.removed.length > 0 || existingRecord !== decision.record || annotations[DECISION_ANNOTATION] !== decisionRecord;
@@ -145,15 +147,12 @@ export function decideCreate(
   };
 
   if (choice.policy === 'Merge') {
-    // Nothing changes; a removal record can only have come from the pod.
     return finish({
       ...base,
       rule: 'none',
       ruleReason: 'Merge keeps every gid',
-      additionalGids: { before, after: before },
-      removed: [],
+      ...unchanged,
       gids: mergeVerdicts(before).verdicts,
-      record: undefined,
     });
   }
 
@@ -174,23 +173,19 @@ export function decideCreate(
         ...base,
         rule: rule.rule,
         ruleReason: rule.ruleReason,
-        additionalGids: { before, after: before },
-        removed: [],
+        ...unchanged,
         wouldRemove: [],
         wouldRefuse: error.message,
         gids: mergeVerdicts(before).verdicts,
-        record: undefined,
       });
     }
     const { outcome, ...decided } = strict;
     return finish({
       ...base,
       ...decided,
-      additionalGids: { before, after: before },
-      removed: [],
+      ...unchanged,
       wouldRemove: outcome.removed,
       gids: outcome.verdicts.map((verdict) => ('removed' in verdict ? { gid: verdict.gid, wouldRemove: verdict.removed } : verdict)),
-      record: undefined,
     });
   }
 

@@ -6,6 +6,7 @@ import { readRegularFile } from './files';
 import { validateRuntimeState } from './generated/validators.cjs';
 import { parseDocument } from './json-document';
 import { recordedRemoval, strictByImage } from './policy';
+import { queryRuntime } from './runtime-query';
 import { assertValid } from './validate';
 
 /**
@@ -103,38 +104,10 @@ export function containerState(runtime: string, globals: { forState: readonly st
 
 /** `<runtime> [global options] state ID`, parsed and validated. */
 export function queryState(runtime: string, globalArgs: readonly string[], id: string): RuntimeState {
-  // Loaded here: only the fallback pays for child_process.
-  const { execFileSync } = require('node:child_process') as typeof import('node:child_process');
-  let output: string;
-  try {
-    output = execFileSync(runtime, [...globalArgs, 'state', id], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-      maxBuffer: 16 * 1024 * 1024,
-      timeout: 60_000,
-    });
-  } catch (err) {
-    const stderr = String((err as { stderr?: unknown }).stderr ?? '').trim();
-    throw new ShimError(`cannot look up container ${id} with ${runtime} state: ${runtimeMessage(stderr) || (err as Error).message}`);
-  }
+  const output = queryRuntime(runtime, [...globalArgs, 'state', id], `cannot look up container ${id} with ${runtime} state`, { timeoutMs: 60_000, maxBytes: 16 * 1024 * 1024 });
   const state = parseDocument(output, `${runtime} state ${id}`);
   assertValid<RuntimeState>(validateRuntimeState, state, `${runtime} state ${id}`);
   return state;
-}
-
-/**
- * The message of a runtime's error output: runc without --log prints a
- * logrus line (time="..." level=error msg="..."), crun a plain line.
- */
-export function runtimeMessage(stderr: string): string {
-  const lastLine = stderr.split('\n').filter((line) => line.trim() !== '').pop() ?? '';
-  const logrus = /(?:^|\s)msg="((?:[^"\\]|\\.)*)"/.exec(lastLine);
-  if (logrus === null) return lastLine.trim();
-  try {
-    return JSON.parse(`"${logrus[1]}"`) as string;
-  } catch {
-    return logrus[1]!;
-  }
 }
 
 /** The removal recorded for a container; undefined when its create chose Merge. */

@@ -4,17 +4,15 @@
 #   - Debian 12's own packages (apt-get install): runc 1.1.5, crun 1.8.1,
 #     containerd 1.6.20, podman 4.3.1 with conmon 2.1.6, and the tools the
 #     suites drive them with;
-#   - newer runtimes from Debian's trixie and sid suites, fetched through a
-#     private apt configuration under .cache/runtimes/ (the host's own apt
-#     sources are never changed): containerd 1.7 (trixie) and 2.x (sid),
-#     unpacked, as they run on Debian 12's glibc; and a sid root holding
-#     runc, crun and busybox-static, whose newer glibc the host lacks, for the
-#     suites that enter it;
-#   - Debian 12's arm64 C library, unpacked under .cache/runtimes/arm64-sysroot
-#     (src/build/debian-packages.sh, the same private way), on which
-#     qemu-aarch64-static runs the release's arm64 binary;
-#   - Debian 12's prometheus-node-exporter, unpacked (not installed, which
-#     would start it), whose textfile collector reads the report's metrics.
+#   - under .cache/runtimes/, through a private apt configuration
+#     (src/build/debian-packages.sh; the host's own apt sources are never
+#     changed): containerd 1.7 (trixie) and 2.x (sid), unpacked, as they run
+#     on Debian 12's glibc; Debian 12's arm64 C library, on which
+#     qemu-aarch64-static runs the release's arm64 binary; Debian 12's
+#     prometheus-node-exporter, unpacked (not installed, which would start
+#     it), whose textfile collector reads the report's metrics;
+#   - a sid root holding runc, crun and busybox-static (mmdebstrap), whose
+#     newer glibc the host lacks, for the suites that enter it.
 #
 # Idempotent: what is already there is kept. STRICT_GROUPS_RUNTIMES moves the
 # cache elsewhere. Called by test/run-all.sh; safe to call alone.
@@ -29,64 +27,27 @@ fi
 cache=${STRICT_GROUPS_RUNTIMES:-$PWD/.cache/runtimes}
 export DEBIAN_FRONTEND=noninteractive
 
-# runc and crun are the real runtimes under test, containerd (1.6) the real
-# CRI runtime in front of them; podman (4.3, with conmon 2.1) drives conmon,
-# CRI-O's runtime monitor, in front of the shim (test/conmon);
-# busybox-static is the containers' userland (and, static, detaches the old
-# root when test/helpers/enter-root.sh enters the sid root); util-linux gives
-# unshare and pivot_root for the crun suites, the sid root and the private
-# mount namespaces the containerd and podman suites run in; strace shows
-# which files the shim opens and kills it at every step (test/hostile,
-# test/faults); GNU time reports peak memory (test/load); mmdebstrap builds
-# the sid root; qemu-user-static runs the release's arm64 binary, skopeo
-# copies the release's image archive as the README tells operators to
-# (test/release).
+# Debian 12's packages: the list, with why each, is test/debian-packages.
 apt-get update
-apt-get install -y --no-install-recommends \
-	runc crun containerd podman busybox-static util-linux ca-certificates strace time mmdebstrap \
-	qemu-user-static skopeo
+# shellcheck disable=SC2046 # one package a word
+apt-get install -y --no-install-recommends $(grep -v -e '^#' -e '^$' test/debian-packages)
 
 # The host's own Debian mirror: the newer suites come from the same place as
 # everything else on the machine.
 mirror=$(src/build/debian-mirror.sh)
 
 keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-apt_dir=$cache/apt
-mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$cache/debs"
-cat >"$apt_dir/sources.list" <<EOF
-deb [signed-by=$keyring] $mirror trixie main
-deb [signed-by=$keyring] $mirror sid main
-EOF
-# A private apt: its own sources, lists, cache and an empty dpkg status, so
-# nothing of the host's apt state is read or written. sid's Release file is
-# past its Valid-Until on the mirror these machines use.
-apt_private=(
-	-o "Dir::Etc::SourceList=$apt_dir/sources.list"
-	-o Dir::Etc::SourceParts=/dev/null
-	-o "Dir::State::Lists=$apt_dir/lists"
-	-o "Dir::Cache=$apt_dir/cache"
-	-o Dir::State::Status=/dev/null
-	-o Acquire::Check-Valid-Until=false
-	-o APT::Sandbox::User=root
-)
+host_arch=$(dpkg --print-architecture)
+fetch=src/build/debian-packages.sh
 
 # containerd from trixie (1.7) and sid (2.x), each unpacked into its own
 # directory: containerd-<suite>/usr/bin holds containerd, ctr and its own
 # containerd-shim-runc-v2.
 fetch_containerd() {
-	local suite=$1 dest=$cache/containerd-$1
+	local dest=$cache/containerd-$1
 	[ -x "$dest/usr/bin/containerd" ] && return 0
-	(
-		cd "$cache/debs"
-		rm -f containerd_*"$suite"*.deb
-		apt-get "${apt_private[@]}" download "containerd/$suite" >/dev/null
-	)
-	local deb
-	deb=$(ls -t "$cache"/debs/containerd_*.deb | head -n 1)
-	rm -rf "$dest.partial"
-	dpkg-deb -x "$deb" "$dest.partial"
-	rm -f "$deb"
-	mv "$dest.partial" "$dest"
+	rm -rf "$dest" "$dest.versions"
+	"$fetch" "$cache/apt" "$1" "$host_arch" "$dest" containerd
 }
 
 # A sid root for runc and crun builds that need a newer glibc than Debian 12's.
@@ -110,27 +71,17 @@ build_sid_root() {
 fetch_node_exporter() {
 	local dest=$cache/node-exporter
 	[ -x "$dest/usr/bin/prometheus-node-exporter" ] && return 0
-	rm -rf "$dest.partial" "$cache"/debs/prometheus-node-exporter_*.deb
-	(cd "$cache/debs" && apt-get -o APT::Sandbox::User=root download prometheus-node-exporter >/dev/null)
-	dpkg-deb -x "$cache"/debs/prometheus-node-exporter_*.deb "$dest.partial"
-	rm -f "$cache"/debs/prometheus-node-exporter_*.deb
-	mv "$dest.partial" "$dest"
+	rm -rf "$dest" "$dest.versions"
+	"$fetch" "$cache/apt" bookworm "$host_arch" "$dest" prometheus-node-exporter
 }
 
-need_lists=0
-[ -x "$cache/containerd-trixie/usr/bin/containerd" ] || need_lists=1
-[ -x "$cache/containerd-sid/usr/bin/containerd" ] || need_lists=1
-if [ "$need_lists" = 1 ]; then
-	apt-get "${apt_private[@]}" update >/dev/null
-fi
-
 # Debian 12's arm64 C library, the userland qemu-aarch64-static runs the
-# release's arm64 binary on (test/release), through a private apt of its own.
+# release's arm64 binary on (test/release).
 fetch_arm64_sysroot() {
 	local dest=$cache/arm64-sysroot
 	[ -e "$dest/lib/ld-linux-aarch64.so.1" ] && return 0
 	rm -rf "$dest" "$dest.versions"
-	src/build/debian-packages.sh "$cache/apt-arm64" arm64 "$dest" libc6 libstdc++6 libgcc-s1
+	"$fetch" "$cache/apt" bookworm arm64 "$dest" libc6 libstdc++6 libgcc-s1
 }
 
 # The sid root takes longest; the downloads go on meanwhile.

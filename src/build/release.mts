@@ -103,10 +103,14 @@ copyFileSync(join(root, 'runtimeclass.yaml'), join(out, 'runtimeclass.yaml'));
 const sums = listFiles(out).map((path) => `${sha256File(join(out, path))}  ${path}\n`).join('');
 writeFileSync(join(out, 'SHA256SUMS'), sums);
 
-process.stdout.write(`\nrelease ${version} in ${relative(process.cwd(), out) || '.'} (${((Date.now() - started) / 1000).toFixed(1)} s):\n`);
-for (const path of listFiles(out)) process.stdout.write(`  ${String(statSync(join(out, path)).size).padStart(11)}  ${path}\n`);
-process.stdout.write(`image ${image}\n`);
-for (const platform of layout.platforms) process.stdout.write(`  linux/${platform.architecture}: manifest ${platform.manifestDigest}, layer ${platform.layerSize} bytes\n`);
+// One report, written whole to fd 1, as the shipped code writes.
+const summary = [
+  `\nrelease ${version} in ${relative(process.cwd(), out) || '.'} (${((Date.now() - started) / 1000).toFixed(1)} s):`,
+  ...listFiles(out).map((path) => `  ${String(statSync(join(out, path)).size).padStart(11)}  ${path}`),
+  `image ${image}`,
+  ...layout.platforms.map((platform) => `  linux/${platform.architecture}: manifest ${platform.manifestDigest}, layer ${platform.layerSize} bytes`),
+];
+writeSync(1, summary.join('\n') + '\n');
 
 /** The arm64 node binary of exactly this Node version, installed by npm ci from its own lock file. */
 function arm64Node(): string {
@@ -132,7 +136,7 @@ function arm64Node(): string {
 function busybox(arch: Architecture): { binary: Buffer; copyright: Buffer; version: string } {
   const dest = join(cache, `busybox-static-${arch}`);
   if (!existsSync(join(dest, 'bin', 'busybox'))) {
-    execFileSync('bash', [join(root, 'src', 'build', 'debian-packages.sh'), join(cache, 'apt'), arch, dest, 'busybox-static'], { stdio: ['ignore', 2, 2] });
+    execFileSync('bash', [join(root, 'src', 'build', 'debian-packages.sh'), join(cache, 'apt'), 'bookworm', arch, dest, 'busybox-static'], { stdio: ['ignore', 2, 2] });
   }
   expectElf(join(dest, 'bin', 'busybox'), arch, 'static');
   const version = readFileSync(`${dest}.versions`, 'utf8').trim();

@@ -1,12 +1,11 @@
-import { execFileSync } from 'node:child_process';
 import { existsSync, statSync, type Stats } from 'node:fs';
 import { basename, isAbsolute, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ShimError, describe, errnoCode } from '../errors';
 import { readRegularFile, replaceFileAtomically } from '../files';
 import { validateAnnotations } from '../generated/validators.cjs';
-import { runtimeMessage } from '../exec';
 import { writeStdout } from '../log';
+import { queryRuntime } from '../runtime-query';
 import { classify, type BundleFacts, type ListedContainer } from './classify';
 import { formatJson, formatPrometheus, formatTable, type Report, type RootReport } from './format';
 
@@ -55,18 +54,7 @@ export function defaultRoots(runtime: string): string[] {
 export function listContainers(runtime: string, root: string): ListedContainer[] {
   // runc lists a root that does not exist as empty: a mistyped --root would pass for an idle one.
   if (!statOrUndefined(root)?.isDirectory()) throw new ShimError(`${root} is not a directory`);
-  let output: string;
-  try {
-    output = execFileSync(runtime, ['--root', root, 'list', '--format', 'json'], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: LIST_TIMEOUT_MS,
-      maxBuffer: MAX_LIST_BYTES,
-    });
-  } catch (error) {
-    const stderr = String((error as { stderr?: unknown }).stderr ?? '').trim();
-    throw new ShimError(`${runtime} --root ${root} list: ${runtimeMessage(stderr) || describe(error)}`);
-  }
+  const output = queryRuntime(runtime, ['--root', root, 'list', '--format', 'json'], `${runtime} --root ${root} list`, { timeoutMs: LIST_TIMEOUT_MS, maxBytes: MAX_LIST_BYTES });
   let parsed: unknown;
   try {
     parsed = JSON.parse(output);

@@ -3,7 +3,8 @@
  * exec cannot find its container.
  */
 import t from 'tap';
-import { runtimeMessage, stateFromRoot } from '../../src/exec';
+import { stateFromRoot } from '../../src/exec';
+import { runtimeMessage } from '../../src/runtime-query';
 
 t.test('runtimeMessage takes the message out of the runtime\'s error output', async (t) => {
   t.equal(runtimeMessage('time="2026-11-26T22:48:12Z" level=error msg="container does not exist"'), 'container does not exist', 'runc without --log: logrus text');
