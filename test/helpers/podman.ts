@@ -12,6 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { buildImageArchive } from './oci-image';
 import { ROOT, SEED_GROUP, SEED_PASSWD, SHIM, cgroupDirs, missingPrerequisites, missingPrograms, programPath, skipOrFail, unsharePath, type RuntimeName } from './oci';
 
@@ -135,15 +136,32 @@ export class Podman {
     if (existsSync(this.runtimeState)) {
       for (const id of inState(['list', '-q']).split('\n').filter(Boolean)) inState(['delete', '--force', id]);
     }
-    for (const parent of cgroupDirs((name) => name === this.cgroupParent)) removeTree(parent);
+    for (const parent of cgroupDirs((name) => name === this.cgroupParent)) await removeTree(parent);
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
 
-/** rmdir of a cgroup and every cgroup below it, deepest first. */
-function removeTree(dir: string): void {
+/** How long a conmon or podman cleanup process may take to leave its cgroup before it is killed. */
+const CGROUP_EMPTY_MS = 5000;
+
+/**
+ * rmdir of a cgroup and every cgroup below it, deepest first. conmon and
+ * podman's cleanup process outlive `podman rm` by a moment: each cgroup is
+ * given a bounded while to empty, then what is left in it is killed.
+ */
+async function removeTree(dir: string): Promise<void> {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    if (entry.isDirectory()) removeTree(join(dir, entry.name));
+    if (entry.isDirectory()) await removeTree(join(dir, entry.name));
   }
+  const procs = (): number[] => readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+  for (const deadline = Date.now() + CGROUP_EMPTY_MS; procs().length > 0 && Date.now() < deadline; ) await delay(50);
+  for (const pid of procs()) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+  }
+  for (const deadline = Date.now() + CGROUP_EMPTY_MS; procs().length > 0 && Date.now() < deadline; ) await delay(50);
   rmdirSync(dir);
 }
