@@ -25,6 +25,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 cache=${STRICT_GROUPS_RUNTIMES:-$PWD/.cache/runtimes}
+mkdir -p "$cache"
 export DEBIAN_FRONTEND=noninteractive
 
 # Debian 12's packages: the list, with why each, is test/debian-packages.
